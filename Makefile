@@ -1,0 +1,38 @@
+# The two commands a new machine needs:  make run  (app on the offline default)  and  make test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export GRADIO_ANALYTICS_ENABLED = False
+export ANONYMIZED_TELEMETRY = False
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+
+.PHONY: install run test lint samples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	scripts/install-system.sh run
+	$(BIN)/python ingest.py data
+	$(BIN)/python app.py
+
+test: $(STAMP)
+	scripts/install-system.sh test
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+samples: $(STAMP)
+	$(BIN)/python scripts/make_samples.py
+
+clean:
+	rm -rf $(VENV) data/store

@@ -1,0 +1,8 @@
+"""Add PDFs to the store: ``python ingest.py PATH... [--json] [--config PATH]``."""
+
+import sys
+
+from rag.cli import ingest_main
+
+if __name__ == "__main__":
+    sys.exit(ingest_main())

@@ -1,0 +1,237 @@
+"""Command line: ``python -m rag {ingest,search,ask,docs,delete}`` and ``python ingest.py``.
+
+The edge where errors become messages: a RagError prints its message and fix and exits 2; anything unexpected
+prints one line (the traceback only with --debug or RAG_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rag.errors import RagError
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def setup_environment() -> None:
+    """Defaults for an offline machine: no telemetry, no hub look-ups. Called by entry points, not on import."""
+    for name, value in {"ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
+                        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                        "HF_HUB_DISABLE_TELEMETRY": "1",
+                        "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(name, value)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+
+
+def setup_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("pypdf", "chromadb", "httpx", "httpcore", "sentence_transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="config file (default: config.yaml of the project)")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and full tracebacks")
+
+
+def _retry_notice(attempt: int, max_retries: int, error: RagError, delay: float) -> None:
+    print(f"retrying ({attempt}/{max_retries}) in {delay:.1f}s: {error.message}", file=sys.stderr, flush=True)
+
+
+def _build(args: argparse.Namespace) -> Any:
+    from rag.config import load_config
+    from rag.runtime import Rag
+
+    return Rag(load_config(args.config))
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False), flush=True)
+
+
+# -- ingest --------------------------------------------------------------------------------------------
+
+def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="PDF files or folders (searched recursively)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.progress import IngestProgress
+
+    rag = _build(args)
+    with IngestProgress(sys.stderr) as progress:
+        report = rag.ingestor.ingest(args.paths, on_progress=progress)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(f"added {len(report.added)}, updated {len(report.updated)}, skipped {len(report.skipped)}, "
+              f"failed {len(report.failed)}")
+        for failure in report.failed:
+            print(f"  failed: {failure.file}: {failure.reason}")
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# -- search / ask ----------------------------------------------------------------------------------------
+
+def _queries(raw: list[str]) -> list[str]:
+    if raw == ["-"]:
+        return [line.strip() for line in sys.stdin if line.strip()]
+    return raw
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    rag = _build(args)
+    for query in _queries(args.queries):
+        hits = rag.retriever.search(query, k=args.k, sources=args.doc or None)
+        if args.json:
+            _print_json([h.to_json() for h in hits])
+            continue
+        print(f"# {query}")
+        for rank, hit in enumerate(hits, start=1):
+            snippet = " ".join(hit.text.split())[:200]
+            print(f"{rank}. {hit.source}, page {hit.page} (score {hit.score:.3f})\n   {snippet}")
+        if not hits:
+            print("(no results)")
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.generation import Done, Token
+
+    rag = _build(args)
+    answer = None
+    streamed: list[str] = []
+    live = not args.json and sys.stdout.isatty()  # stream tokens to a terminal; pipes get the final text
+    for event in rag.answerer.stream(args.question, k=args.k, sources=args.doc or None, on_retry=_retry_notice):
+        if isinstance(event, Token) and live:
+            streamed.append(event.text)
+            print(event.text, end="", flush=True)
+        elif isinstance(event, Done):
+            answer = event.answer
+    assert answer is not None
+    if args.json:
+        _print_json(answer.to_json())
+        return EXIT_OK
+    if streamed:
+        print()
+    if answer.text != "".join(streamed).strip():  # refusal, or citations repaired after streaming
+        print(("\nchecked: " if streamed else "") + answer.text)
+    if answer.sources:
+        print("\nSources:")
+        for source in answer.sources:
+            print(f"  [{source.n}] {source.hit.source}, page {source.hit.page} (score {source.hit.score:.3f})")
+    usage = answer.usage
+    cost = f", ~${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
+    print(f"\ntokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion{cost}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- documents -------------------------------------------------------------------------------------------
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    rag = _build(args)
+    docs = rag.store.documents()
+    if args.json:
+        _print_json([d.to_json() for d in docs])
+        return EXIT_OK
+    if not docs:
+        print("no documents yet: add some with  python ingest.py PATH")
+    for d in docs:
+        print(f"{d.source}\t{d.pages} pages\t{d.chunks} chunks\t{d.ingested_at}\t{d.doc_id[:12]}")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    rag = _build(args)
+    removed = [rag.store.delete(source) for source in args.sources]
+    if args.json:
+        _print_json({"deleted": [d.to_json() for d in removed]})
+    else:
+        for d in removed:
+            print(f"deleted {d.source} ({d.chunks} chunks)")
+    return EXIT_OK
+
+
+# -- entry points ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Chat with your PDFs, with page citations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add or update files and folders")
+    _ingest_arguments(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="show the passages retrieval finds for queries")
+    p.add_argument("queries", nargs="+", metavar="QUERY", help="one or more queries; '-' reads one a line from stdin")
+    p.add_argument("-k", type=int, default=None, help="number of passages (default: retrieval.k)")
+    p.add_argument("--doc", action="append", metavar="SOURCE", help="search only this document (repeatable)")
+    p.add_argument("--json", action="store_true", help="one JSON list of hits a line, one line a query")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the documents, with citations")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="number of passages (default: retrieval.k)")
+    p.add_argument("--doc", action="append", metavar="SOURCE", help="use only this document (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the answer, sources and usage as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("docs", help="list ingested documents")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("delete", help="remove documents and their chunks")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="document name as listed by `docs`")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_delete)
+
+    for choice in sub.choices.values():
+        _common(choice)
+    return parser
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    setup_environment()
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("RAG_DEBUG") == "1"
+    setup_logging(debug)
+    try:
+        return args.func(args)
+    except RagError as exc:
+        if debug:
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"unexpected error: {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+def ingest_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python ingest.py", description="Add PDFs (files or folders) to the store.")
+    _ingest_arguments(parser)
+    _common(parser)
+    parser.set_defaults(func=cmd_ingest)
+    return run(parser, argv)

@@ -1,0 +1,158 @@
+"""Typed settings, loaded once from ``config.yaml`` plus ``RAG_<SECTION>__<KEY>`` environment overrides.
+
+A misspelt or unknown key fails with its dotted name, so a typo never silently falls back to a default.
+Secrets (API keys) are not settings: providers read them from the environment when they are built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rag.errors import ConfigError
+
+ENV_PREFIX = "RAG_"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LLMSettings(_Section):
+    provider: Literal["llamacpp", "openai", "azure", "ollama"] = "llamacpp"
+    model: str | None = None  # None: the provider's default (the bundled GGUF for llamacpp)
+    base_url: str | None = None  # OpenAI-compatible server, Ollama host, or Azure endpoint
+    api_version: str | None = None  # Azure only
+    deployment: str | None = None  # Azure only; defaults to `model`
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    max_tokens: int = Field(384, ge=1)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+    context_window: int = Field(4096, ge=512)  # llamacpp n_ctx
+    threads: int | None = Field(None, ge=1)  # llamacpp n_threads; None: all cores
+    grounding: Literal["auto", "strict", "lenient"] = "auto"  # auto: strict for llamacpp (see rag.grounding)
+    cache: bool = False  # answer cache (same question, passages, model and parameters)
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)  # model -> (USD per 1M in, out)
+
+
+class EmbeddingSettings(_Section):
+    provider: Literal["local", "openai", "ollama"] = "local"
+    model: str | None = None  # None: the provider's default (bundled all-MiniLM-L6-v2 for local)
+    base_url: str | None = None
+    batch_size: int = Field(32, ge=1, le=4096)
+    threads: int | None = Field(None, ge=1)  # torch threads for the local model; None: all cores
+
+
+class StoreSettings(_Section):
+    path: Path = Path("data/store")
+    collection: str = Field("documents", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
+
+
+class IngestSettings(_Section):
+    chunk_size: int = Field(800, ge=100, le=8000)
+    chunk_overlap: int = Field(120, ge=0)
+    ocr: Literal["auto", "always", "never"] = "auto"
+    ocr_languages: str = "kor+eng"
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, value: int, info: Any) -> int:
+        size = info.data.get("chunk_size", 800)
+        if value >= size:
+            raise ValueError(f"must be smaller than chunk_size ({size})")
+        return value
+
+
+class RetrievalSettings(_Section):
+    mode: Literal["vector", "bm25", "hybrid"] = "hybrid"
+    k: int = Field(5, ge=1, le=100)
+    min_score: float = Field(0.3, ge=0.0, le=1.0)
+    mmr: bool = False
+    mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
+    candidates: int = Field(40, ge=1, le=1000)  # hits taken from each retriever before fusion
+
+
+class AppSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    max_upload_mb: int = Field(100, ge=1)
+    language: Literal["auto", "en", "ko"] = "auto"
+
+
+class Settings(_Section):
+    llm: LLMSettings = LLMSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    app: AppSettings = AppSettings()
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read YAML at ``path`` (default: the project's ``config.yaml``), apply env overrides, validate.
+
+    Relative paths in the file are resolved against the file's folder, so the app behaves the same from any
+    working directory; relative paths from the environment are resolved against the working directory.
+    """
+    environ = os.environ if environ is None else environ
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    raw: dict[str, Any] = {}
+    if path is not None or config_path.exists():
+        try:
+            raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {config_path}", hint="pass --config PATH to an existing file") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{config_path} must hold a mapping of sections (llm, embeddings, store, ...)")
+    base_dir = config_path.resolve().parent
+    store = raw.setdefault("store", {})
+    if isinstance(store, dict):
+        store["path"] = str(base_dir / str(store.get("path", StoreSettings.model_fields["path"].default)))
+    _apply_env(raw, environ)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_path)) from None
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in Settings.model_fields:
+            raise ConfigError(f"unknown section '{section}' in environment variable {name}",
+                              hint=f"sections are: {', '.join(Settings.model_fields)}")
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"section '{section}' in the config file must be a mapping")
+        target[key] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    """Environment values are YAML scalars: ``0.2`` is a float, ``true`` a bool, ``null`` None."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return value if isinstance(parsed, (dict, list)) and not value.strip().startswith(("{", "[")) else parsed
+
+
+def _describe(exc: ValidationError, source: Path) -> str:
+    lines = [f"invalid settings (from {source} and RAG_* environment variables):"]
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (misspelt?)")
+        else:
+            lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)

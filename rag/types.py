@@ -1,0 +1,149 @@
+"""The small values that flow through the pipeline: pages in, chunks stored, hits found, answers out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page (or section, for non-PDF files) of a source document, text already normalised."""
+
+    source: str  # file name as shown to users
+    page: int  # 1-based
+    text: str
+    ocr: bool = False  # text came from OCR, not from the file's text layer
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: str  # deterministic: doc_id prefix + chunk index
+    text: str
+    source: str
+    page: int
+    doc_id: str  # sha256 of the file's bytes
+    index: int  # position of the chunk within its document
+    ocr: bool = False
+    heading: str = ""  # nearest heading above the chunk, when one was detected
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"source": self.source, "page": self.page, "doc_id": self.doc_id, "chunk": self.index}
+        if self.ocr:
+            meta["ocr"] = True
+        if self.heading:
+            meta["heading"] = self.heading
+        return meta
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk. ``score`` is cosine similarity in [0, 1] (higher is closer) for vector hits."""
+
+    chunk_id: str
+    text: str
+    source: str
+    page: int
+    doc_id: str
+    score: float
+    ocr: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "page": self.page, "text": self.text, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A numbered passage as shown to the model and cited in the answer as ``[n]``."""
+
+    n: int
+    hit: Hit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, **self.hit.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # None when the model has no price in config
+    estimated: bool = False  # the provider reported no counts; these are estimates
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost_usd is None and other.cost_usd is None else (self.cost_usd or 0) + (other.cost_usd or 0)
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens, cost,
+                     self.estimated or other.estimated)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+        if self.cost_usd is not None:
+            data["cost_usd"] = round(self.cost_usd, 6)
+        if self.estimated:
+            data["estimated"] = True
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    sources: list[Source]
+    refused: bool
+    usage: Usage = field(default_factory=Usage)
+    question: str = ""  # the standalone question actually used for retrieval
+
+    def cited(self) -> list[Source]:
+        """Sources the answer cites, in citation order of first appearance."""
+        from rag.grounding import cited_numbers
+
+        by_n = {s.n: s for s in self.sources}
+        return [by_n[n] for n in cited_numbers(self.text) if n in by_n]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "sources": [s.to_json() for s in self.sources],
+            "refused": self.refused,
+            "usage": self.usage.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    source: str
+    doc_id: str
+    pages: int
+    chunks: int
+    ingested_at: str  # ISO 8601, UTC
+    ocr_pages: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    file: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. pages skipped because OCR is not installed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": [{"file": f.file, "reason": f.reason} for f in self.failed],
+            "warnings": self.warnings,
+        }
