@@ -45,6 +45,7 @@ class Parsed:
     doc_id: str
     pages: list[Page]
     chunks: list[Chunk]
+    path: str = ""
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Failure]]:
@@ -111,7 +112,7 @@ class Ingestor:
                 continue
             notify(Progress(source, "parsing", done, total))
             try:
-                parsed = self.parse(data, source, doc_id)
+                parsed = self.parse(data, source, doc_id, path=str(path))
                 notify(Progress(source, "embedding", done, total, f"{len(parsed.chunks)} chunks"))
                 self.write(parsed)
             except RagError as exc:
@@ -131,12 +132,12 @@ class Ingestor:
             notify(Progress(source, stage, done + 1, total, f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
         return report
 
-    def parse(self, data: bytes, source: str, doc_id: str) -> Parsed:
+    def parse(self, data: bytes, source: str, doc_id: str, path: str = "") -> Parsed:
         pages = load(data, source)
         chunks = self._splitter.split(pages, doc_id)
         if not chunks:
             raise DocumentError("no text found in the file", hint="if it is a scan, enable OCR (ingest.ocr: auto)")
-        return Parsed(source, doc_id, pages, chunks)
+        return Parsed(source, doc_id, pages, chunks, path)
 
     def write(self, parsed: Parsed) -> DocumentInfo:
         embedder = self._embedder_factory()
@@ -149,6 +150,7 @@ class Ingestor:
             chunks=len(parsed.chunks),
             ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ocr_pages=sum(1 for p in parsed.pages if p.ocr),
+            path=parsed.path,
         )
         self._store.replace(info, parsed.chunks, vectors, provider=embedder.provider, model=embedder.model)
         return info

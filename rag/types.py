@@ -116,6 +116,7 @@ class DocumentInfo:
     chunks: int
     ingested_at: str  # ISO 8601, UTC
     ocr_pages: int = 0
+    path: str = ""  # where the file was read from (for page previews); may no longer exist
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
