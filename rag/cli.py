@@ -33,7 +33,7 @@ def setup_environment() -> None:
 
 def setup_logging(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("pypdf", "chromadb", "httpx", "httpcore", "sentence_transformers", "urllib3"):
+    for noisy in ("pypdf", "chromadb", "httpx", "httpcore", "sentence_transformers", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
@@ -163,6 +163,60 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- eval ------------------------------------------------------------------------------------------------
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag import evaluation
+    from rag.config import load_config
+    from rag.progress import IngestProgress
+    from rag.runtime import Rag
+
+    settings = load_config(args.config)
+    docs = Path(args.docs)
+    questions = evaluation.load_questions(args.qa)
+    if args.limit:
+        questions = questions[: args.limit]
+    cache = Path(args.cache)
+    key = evaluation.store_key(docs, settings.ingest.chunk_size, settings.ingest.chunk_overlap,
+                               settings.ingest.ocr, settings.embeddings.provider, settings.embeddings.model)
+    store = Path(args.store) if args.store else cache / key
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})})
+    rag = Rag(settings)
+    with IngestProgress(sys.stderr) as progress:
+        report = rag.ingestor.ingest([docs], on_progress=progress)
+    if report.failed:
+        print(f"warning: {len(report.failed)} file(s) failed to ingest", file=sys.stderr)
+
+    k = max(args.k, 10)
+    rows: list[tuple[str, dict[str, Any]]] = []
+    per_question: dict[str, Any] = {}
+    for mode in args.modes.split(","):
+        outcomes = evaluation.run(questions, lambda q, m=mode: rag.retriever.search(q, k=k, mode=m),
+                                  rag.retriever.relevance)
+        rows.append((mode, evaluation.summarise(outcomes, settings.retrieval.min_score)))
+        per_question[mode] = evaluation.details(outcomes)
+    if args.baseline:
+        from rag.baseline import LangChainBaseline
+
+        baseline = LangChainBaseline(cache / f"baseline-{key}", rag.embedder())
+        if not baseline.is_built():
+            print("building the LangChain baseline store (slow: plain pipeline)...", file=sys.stderr, flush=True)
+            baseline.ingest(docs)
+        outcomes = evaluation.run(questions, lambda q: baseline.search(q, k=k))
+        rows.append(("baseline (LangChain)", evaluation.summarise(outcomes, None)))
+        per_question["baseline"] = evaluation.details(outcomes)
+    if args.json:
+        _print_json({"qa": str(args.qa), "docs": str(docs), "store": str(store), "min_score": settings.retrieval.min_score,
+                     "results": {name: summary for name, summary in rows},
+                     **({"questions": per_question} if args.details else {})})
+    else:
+        print(f"{args.qa}: {len(questions)} questions, docs {docs}, store {store}")
+        print(evaluation.format_table(rows))
+    return EXIT_OK
+
+
 # -- entry points ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", metavar="SOURCE", help="use only this document (repeatable)")
     p.add_argument("--json", action="store_true", help="print the answer, sources and usage as JSON")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure retrieval on a QA set (recall, MRR, refusals, latency)")
+    p.add_argument("qa", metavar="QA.jsonl")
+    p.add_argument("--docs", required=True, metavar="DIR", help="folder of the QA set's documents")
+    p.add_argument("--k", type=int, default=5, help="passages per question (metrics use up to 10)")
+    p.add_argument("--modes", default="vector,bm25,hybrid", help="comma-separated retrieval modes to compare")
+    p.add_argument("--baseline", action="store_true", help="also run the plain LangChain pipeline")
+    p.add_argument("--store", metavar="DIR", help="store to ingest into (default: a cached one under --cache)")
+    p.add_argument("--cache", default=".eval-cache", metavar="DIR", help="where eval stores are kept between runs")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--details", action="store_true", help="with --json: per-question results")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("docs", help="list ingested documents")
     p.add_argument("--json", action="store_true")

@@ -73,7 +73,7 @@ class Answerer:
             standalone, usage = self.condense(question, history, on_retry=on_retry)
         hits = self._retriever.search(standalone, k=k, sources=sources)
         lang = language(question)
-        if not hits or self._retriever.relevance(hits) < self._retrieval.min_score:
+        if not hits or self._retriever.relevance(standalone, hits) < self._retrieval.min_score:
             yield Retrieved([], standalone)
             yield Done(Answer(prompts.REFUSAL[lang], [], refused=True, usage=usage, question=standalone))
             return

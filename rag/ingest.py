@@ -87,11 +87,18 @@ class Ingestor:
         temporary path differs from the user's file name)."""
         report = IngestReport()
         files, report.failed = discover(paths)
+        notify = on_progress or (lambda _p: None)
+        try:
+            self._ingest_files(files, report, notify, names or {})
+        finally:
+            self._store.commit()
+        return report
+
+    def _ingest_files(self, files: list[Path], report: IngestReport, notify: OnProgress, names: dict[Path, str]) -> None:
         total = len(files)
         seen: dict[str, str] = {}
-        notify = on_progress or (lambda _p: None)
         for done, path in enumerate(files):
-            source = (names or {}).get(path) or source_name(path)
+            source = names.get(path) or source_name(path)
             try:
                 data = path.read_bytes()
             except OSError as exc:
@@ -130,7 +137,6 @@ class Ingestor:
             stage = "added" if existing is None else "updated"
             (report.added if existing is None else report.updated).append(source)
             notify(Progress(source, stage, done + 1, total, f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
-        return report
 
     def parse(self, data: bytes, source: str, doc_id: str, path: str = "") -> Parsed:
         pages = load(data, source)

@@ -1,13 +1,30 @@
-"""Find the chunks that answer a question: vector search, optionally restricted to chosen documents."""
+"""Find the chunks that answer a question: vector search, BM25 keyword search, or both fused.
+
+Ranking: each retriever returns up to ``retrieval.candidates`` chunks; hybrid mode fuses the two lists, by a
+convex combination of their scores (default) or by reciprocal rank fusion, weighting vector evidence by
+``alpha`` (``alpha_ko`` for Korean questions: the bundled embedding model reads no Korean); MMR (optional)
+then trades a little relevance for diversity. Every hit's
+``score`` is its cosine similarity to the question, whatever ranked it, so scores read the same in all modes.
+
+Refusal signal (``relevance``): vector similarity alone cannot tell a relevant Korean passage from an
+irrelevant one with the bundled English embedding model, and it rates "revenue of a company we do not have"
+close to "revenue of a company we have". The signal therefore blends cosine similarity with keyword coverage:
+the IDF-weighted share of the question's terms found in the passage (a company name nobody mentions weighs most).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+
 from rag.config import RetrievalSettings
 from rag.providers.embeddings import Embedder
 from rag.store import Store
+from rag.text import is_korean
 from rag.types import Hit
+
+RRF_K = 60
 
 
 class Retriever:
@@ -16,19 +33,104 @@ class Retriever:
         self._embedder = embedder
         self.settings = settings
 
-    def search(self, query: str, k: int | None = None, sources: Iterable[str] | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, sources: Iterable[str] | None = None,
+               mode: str | None = None) -> list[Hit]:
         k = k or self.settings.k
-        if not query.strip() or self._store.count() == 0:
+        mode = mode or self.settings.mode
+        sources = None if sources is None else list(sources)
+        if not query.strip() or self._store.count() == 0 or sources == []:
             return []
-        embedder = self._embedder()
-        self._store.check_embedding(embedder.provider, embedder.model)
-        vector = embedder.embed_query(query)
-        self._store.check_embedding(embedder.provider, embedder.model, len(vector))
-        return self._store.query(vector, k, sources=sources)
+        n = max(self.settings.candidates, k)
+        vector = self._query_vector(query)
+        alpha = self.settings.alpha_ko if is_korean(query) else self.settings.alpha
+
+        vector_hits: dict[str, Hit] = {}
+        keyword: dict[str, float] = {}
+        if mode in ("vector", "hybrid"):
+            vector_hits = {h.chunk_id: h for h in self._store.query(vector, n, sources=sources)}
+        if mode in ("bm25", "hybrid") and self._store.keyword is not None:
+            keyword = dict(self._store.keyword.search(query, n, sources=sources))
+
+        if mode == "vector":
+            order = list(vector_hits)
+        elif mode == "bm25":
+            order = list(keyword)
+        elif self.settings.fusion == "rrf":
+            order = rrf([(list(vector_hits), alpha), (list(keyword), 1 - alpha)])
+        else:
+            order = list(dict.fromkeys([*vector_hits, *keyword]))
+        pool = order if mode == "hybrid" and self.settings.fusion == "convex" else order[: max(k, self._mmr_pool())]
+        hits = self._scored(pool, vector, vector_hits)
+        if mode == "hybrid" and self.settings.fusion == "convex":
+            hits = convex(hits, keyword, alpha)
+        hits = hits[: max(k, self._mmr_pool())]
+        if self.settings.mmr:
+            hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
+        return hits[:k]
+
+    def _mmr_pool(self) -> int:
+        return self.settings.mmr_pool if self.settings.mmr else 0
+
+    def relevance(self, query: str, hits: Sequence[Hit]) -> float:
+        """How well the best of the top passages matches the question, in [0, 1]; compared with
+        ``retrieval.min_score`` to refuse without calling the model."""
+        top = list(hits[:3])
+        if not top:
+            return 0.0
+        keyword = self._store.keyword
+        coverage = keyword.coverage(query, [h.text for h in top]) if keyword is not None else [0.0] * len(top)
+        weight = 0.0 if is_korean(query) else self.settings.cosine_weight
+        return max(weight * max(h.score, 0.0) + (1 - weight) * c for h, c in zip(top, coverage))
 
     def similarities(self, query: str, texts: Sequence[str]) -> list[float]:
         return self._embedder().similarities(query, list(texts)).tolist()
 
-    def relevance(self, hits: list[Hit]) -> float:
-        """The signal compared with ``retrieval.min_score``: how well the best passage matches."""
-        return max((h.score for h in hits), default=0.0)
+    def _query_vector(self, query: str) -> np.ndarray:
+        embedder = self._embedder()
+        self._store.check_embedding(embedder.provider, embedder.model)
+        vector = embedder.embed_query(query)
+        self._store.check_embedding(embedder.provider, embedder.model, len(vector))
+        return vector
+
+    def _scored(self, order: list[str], vector: np.ndarray, known: dict[str, Hit]) -> list[Hit]:
+        """Hits in ``order``; those found only by keywords get their text and cosine score from the store."""
+        missing = [cid for cid in order if cid not in known]
+        fetched = self._store.get(missing, with_vectors=True, query=vector) if missing else {}
+        return [known.get(cid) or fetched[cid] for cid in order if cid in known or cid in fetched]
+
+
+def rrf(ranked: list[tuple[list[str], float]]) -> list[str]:
+    """Weighted reciprocal rank fusion: score(d) = sum of weight / (60 + rank of d) over the lists."""
+    scores: dict[str, float] = {}
+    for ids, weight in ranked:
+        for rank, cid in enumerate(ids, start=1):
+            scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank)
+    return sorted(scores, key=lambda cid: -scores[cid])
+
+
+def convex(hits: list[Hit], keyword: dict[str, float], alpha: float) -> list[Hit]:
+    """Convex combination of scores: alpha * cosine + (1 - alpha) * BM25 / best BM25 among the candidates.
+    Unlike RRF it keeps how far apart the scores are, which matters when one retriever is much surer."""
+    top = max(keyword.values(), default=0.0) or 1.0
+    value = {h.chunk_id: alpha * h.score + (1 - alpha) * keyword.get(h.chunk_id, 0.0) / top for h in hits}
+    return sorted(hits, key=lambda h: -value[h.chunk_id])
+
+
+def mmr(hits: list[Hit], vectors: dict[str, np.ndarray], query: np.ndarray, k: int, lam: float) -> list[Hit]:
+    """Maximal marginal relevance: pick hits relevant to the query and unlike those already picked."""
+    pool = [h for h in hits if h.chunk_id in vectors]
+    if len(pool) <= 1:
+        return hits
+    matrix = np.stack([vectors[h.chunk_id] for h in pool])
+    matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+    relevance = np.array([h.score for h in pool])
+    chosen: list[int] = []
+    while len(chosen) < min(k, len(pool)):
+        if chosen:
+            redundancy = (matrix @ matrix[chosen].T).max(axis=1)
+        else:
+            redundancy = np.zeros(len(pool))
+        value = lam * relevance - (1 - lam) * redundancy
+        value[chosen] = -np.inf
+        chosen.append(int(np.argmax(value)))
+    return [pool[i] for i in chosen]

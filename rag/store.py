@@ -25,8 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 class KeywordIndex(Protocol):
+    stamp: str
+
+    def __len__(self) -> int: ...
     def add(self, chunks: list[Chunk]) -> None: ...
     def delete(self, chunk_ids: list[str]) -> None: ...
+    def clear(self) -> None: ...
+    def commit(self, stamp: str) -> None: ...
 
 
 class Store:
@@ -39,15 +44,49 @@ class Store:
         self._lock = threading.RLock()
         self._collection: Any = None
         self._documents = self._read_manifest()
+        if keyword is not None and keyword.stamp != self.stamp():
+            if self._documents or len(keyword):
+                self._rebuild_keyword_index()
+            else:
+                keyword.commit(self.stamp())  # a new, empty store
 
     @classmethod
-    def open(cls, path: Path, collection: str, keyword: KeywordIndex | None = None) -> Store:
+    def open(cls, path: Path, collection: str, *, keyword: bool = True) -> Store:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        from rag.keyword import BM25Index
+
         path.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
-        return cls(client, collection, path, keyword)
+        index = BM25Index(path / f"{collection}.bm25") if keyword else None
+        return cls(client, collection, path, index)
+
+    def stamp(self) -> str:
+        """Identifies the set of documents (and versions) in the store; the keyword index records it."""
+        import hashlib
+
+        text = "\n".join(f"{d.source}\t{d.doc_id}" for d in self.documents())
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def commit(self) -> None:
+        """Make staged keyword-index changes durable (the end of an ingest run calls this)."""
+        with self._lock:
+            if self.keyword is not None:
+                self.keyword.commit(self.stamp())
+
+    def _rebuild_keyword_index(self) -> None:
+        logger.warning("keyword index of '%s' does not match the store; rebuilding it from the stored chunks", self.name)
+        assert self.keyword is not None
+        self.keyword.clear()
+        batch: list[Chunk] = []
+        for chunk in self.all_chunks():
+            batch.append(chunk)
+            if len(batch) >= 2000:
+                self.keyword.add(batch)
+                batch = []
+        self.keyword.add(batch)
+        self.keyword.commit(self.stamp())
 
     # -- embedding model bookkeeping -------------------------------------------------------------------
 
@@ -114,6 +153,7 @@ class Store:
                 self.keyword.delete(ids)
             del self._documents[source]
             self._write_manifest()
+            self.commit()
             return info
 
     # -- reads -----------------------------------------------------------------------------------------
@@ -141,14 +181,21 @@ class Store:
         return [_hit(cid, text, meta, 1.0 - float(dist)) for cid, text, meta, dist in
                 zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])]
 
-    def get(self, chunk_ids: list[str]) -> dict[str, Hit]:
-        """Chunks by id (score 0), for keyword hits that need their text and metadata."""
+    def get(self, chunk_ids: list[str], *, with_vectors: bool = False,
+            query: np.ndarray | None = None) -> dict[str, Hit]:
+        """Chunks by id. With ``query``, each hit's score is its cosine similarity to that vector."""
         col = self._get_collection()
         if col is None or not chunk_ids:
             return {}
-        result = col.get(ids=chunk_ids, include=["documents", "metadatas"])
-        return {cid: _hit(cid, text, meta, 0.0) for cid, text, meta in
-                zip(result["ids"], result["documents"], result["metadatas"])}
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors or query is not None else [])
+        result = col.get(ids=chunk_ids, include=include)
+        scores = [0.0] * len(result["ids"])
+        if query is not None and len(result["ids"]):
+            matrix = np.asarray(result["embeddings"], dtype=np.float32)
+            norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query)), 1e-9)
+            scores = ((matrix @ query) / np.maximum(norms, 1e-9)).tolist()
+        return {cid: _hit(cid, text, meta, score) for cid, text, meta, score in
+                zip(result["ids"], result["documents"], result["metadatas"], scores)}
 
     def vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         col = self._get_collection()

@@ -98,7 +98,7 @@ def test_config_errors_are_one_clear_message(capsys, tmp_path):
 
 def test_entry_points_run_as_scripts(tmp_path, corpus):
     """The real `python ingest.py` and `python -m rag` processes: exit codes, stdout JSON, no traceback."""
-    env = {**os.environ, "RAG_STORE__PATH": str(tmp_path / "store")}
+    env = {**os.environ, "RAG_STORE__PATH": str(tmp_path / "store"), "PYTHONPATH": str(ROOT)}
     (tmp_path / "fake.pdf").write_text("<!doctype html><title>x</title>")
     proc = subprocess.run([sys.executable, "ingest.py", str(corpus), str(tmp_path / "fake.pdf"), "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -1,0 +1,186 @@
+"""BM25 keyword index over the chunks (bm25s), persisted beside the vector store.
+
+Chunks are tokenised once, when they are added; their token ids are kept, so that after a batch of changes
+the BM25 matrix is rebuilt from ids in a fraction of a second instead of re-reading any text. Changes are
+staged by ``add``/``delete`` (called by the Store in the same call that writes Chroma) and made durable by
+``commit`` at the end of an ingest run or a delete. Queries never rebuild anything.
+
+On disk (``<store>/<collection>.bm25/``): ``meta.json`` (chunk ids, their documents, the vocabulary and the
+manifest stamp they match) and ``tokens.npz`` (all token ids, concatenated, with offsets). If the stamp does not
+match the store's manifest (a crash between writing Chroma and committing), the Store rebuilds the index from
+Chroma's stored texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from rag.lexical import tokenize
+from rag.types import Chunk
+
+logger = logging.getLogger(__name__)
+
+
+class BM25Index:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.RLock()
+        self._vocab: dict[str, int] = {}
+        self._ids: list[str] = []
+        self._docs: list[str] = []  # source of each chunk, for document filters
+        self._tokens: list[np.ndarray] = []
+        self._position: dict[str, int] = {}
+        self._retriever = None
+        self._doc_freq: np.ndarray = np.zeros(0)
+        self._dirty = False
+        self.stamp = ""
+        self._load()
+
+    # -- changes ------------------------------------------------------------------------------------------
+
+    def add(self, chunks: list[Chunk]) -> None:
+        with self._lock:
+            for chunk in chunks:
+                ids = np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokenize(chunk.text)),
+                                  dtype=np.int32)
+                if chunk.id in self._position:
+                    i = self._position[chunk.id]
+                    self._tokens[i], self._docs[i] = ids, chunk.source
+                else:
+                    self._position[chunk.id] = len(self._ids)
+                    self._ids.append(chunk.id)
+                    self._docs.append(chunk.source)
+                    self._tokens.append(ids)
+            self._dirty = self._dirty or bool(chunks)
+
+    def delete(self, chunk_ids: Iterable[str]) -> None:
+        with self._lock:
+            gone = {cid for cid in chunk_ids if cid in self._position}
+            if not gone:
+                return
+            keep = [i for i, cid in enumerate(self._ids) if cid not in gone]
+            self._ids = [self._ids[i] for i in keep]
+            self._docs = [self._docs[i] for i in keep]
+            self._tokens = [self._tokens[i] for i in keep]
+            self._position = {cid: i for i, cid in enumerate(self._ids)}
+            self._dirty = True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vocab, self._ids, self._docs, self._tokens, self._position = {}, [], [], [], {}
+            self._dirty = True
+
+    def commit(self, stamp: str) -> None:
+        """Rebuild the BM25 matrix if anything changed and save everything, recording the manifest ``stamp``."""
+        with self._lock:
+            if not self._dirty and stamp == self.stamp:
+                return
+            self._build()
+            self.stamp = stamp
+            self._save()
+            self._dirty = False
+
+    # -- queries ------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def search(self, query: str, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        """Up to ``n`` (chunk id, BM25 score) pairs with a positive score, best first."""
+        with self._lock:
+            if self._dirty:  # uncommitted changes (an ingest in progress): serve them, build once
+                self._build()
+                self._dirty = False
+            retriever = self._retriever
+            if retriever is None or not self._ids:
+                return []
+            ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
+            if not ids:
+                return []
+            scores = retriever.get_scores(ids)
+            if sources is not None:
+                allowed = set(sources)
+                scores = scores * np.fromiter((d in allowed for d in self._docs), dtype=scores.dtype)
+            n = min(n, len(scores))
+            top = np.argpartition(-scores, n - 1)[:n]
+            top = top[np.argsort(-scores[top])]
+            return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def coverage(self, query: str, texts: list[str]) -> list[float]:
+        """For each text, the IDF-weighted share of the query's terms it contains (1.0: all of them).
+        Terms the corpus has never seen count with the highest weight, so a question about something that is
+        not in the documents scores low even when its common words match."""
+        with self._lock:
+            terms = set(tokenize(query))
+            if not terms:
+                return [0.0 for _ in texts]
+            total = max(len(self._ids), 1)
+            weights = {}
+            for term in terms:
+                tid = self._vocab.get(term)
+                df = int(self._doc_freq[tid]) if tid is not None and tid < len(self._doc_freq) else 0
+                weights[term] = math.log(1 + (total - df + 0.5) / (df + 0.5))
+        norm = sum(weights.values()) or 1.0
+        out = []
+        for text in texts:
+            present = set(tokenize(text)) & terms
+            out.append(sum(weights[t] for t in present) / norm)
+        return out
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        import bm25s
+
+        if not self._ids:
+            self._retriever, self._doc_freq = None, np.zeros(0)
+            return
+        retriever = bm25s.BM25()
+        vocab = {tid: tid for tid in range(max(len(self._vocab), 1))}  # our term ids are already dense
+        retriever.index(([t.tolist() for t in self._tokens], vocab), show_progress=False, create_empty_token=False)
+        self._retriever = retriever
+        doc_freq = np.zeros(len(self._vocab) + 1, dtype=np.int32)
+        for tokens in self._tokens:
+            doc_freq[np.unique(tokens)] += 1
+        self._doc_freq = doc_freq
+
+    def _save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lengths = np.array([len(t) for t in self._tokens], dtype=np.int64)
+        flat = np.concatenate(self._tokens) if self._tokens else np.zeros(0, dtype=np.int32)
+        tmp_tokens = self.folder / "tokens.tmp.npz"
+        np.savez(tmp_tokens, tokens=flat, lengths=lengths)
+        meta = {"version": 1, "stamp": self.stamp, "ids": self._ids, "docs": self._docs,
+                "vocab": sorted(self._vocab, key=self._vocab.__getitem__)}
+        tmp_meta = self.folder / "meta.tmp.json"
+        tmp_meta.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp_tokens, self.folder / "tokens.npz")
+        os.replace(tmp_meta, self.folder / "meta.json")
+
+    def _load(self) -> None:
+        try:
+            meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
+            with np.load(self.folder / "tokens.npz") as data:
+                flat, lengths = data["tokens"], data["lengths"]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("keyword index in %s unreadable (%s); it will be rebuilt", self.folder, exc)
+            return
+        if len(meta["ids"]) != len(lengths):
+            logger.warning("keyword index in %s is inconsistent; it will be rebuilt", self.folder)
+            return
+        self._vocab = {term: i for i, term in enumerate(meta["vocab"])}
+        self._ids, self._docs = list(meta["ids"]), list(meta["docs"])
+        self._tokens = np.split(flat.astype(np.int32), np.cumsum(lengths)[:-1]) if len(lengths) else []
+        self._position = {cid: i for i, cid in enumerate(self._ids)}
+        self.stamp = meta.get("stamp", "")
+        self._build()

@@ -1,0 +1,133 @@
+"""Keyword tokenisation, the persistent BM25 index, fusion and the relevance signal, on real generated PDFs."""
+
+import numpy as np
+import pytest
+
+from rag.keyword import BM25Index
+from rag.lexical import tokenize
+from rag.retrieval import convex, mmr, rrf
+from rag.runtime import Rag
+from rag.types import Chunk, Hit
+from tests.conftest import ZORBLAX
+from tests.pdfs import write_pdf
+
+
+def test_english_tokens_are_stemmed_without_stop_words():
+    assert tokenize("The reactors were commissioned in 2017") == ["reactor", "commiss", "2017"]
+    assert tokenize("Revenue of 1,850 tons") == ["revenu", "1850", "ton"]
+
+
+def test_korean_particles_are_removed_from_nouns():
+    tokens = tokenize("2024년 딸기 생산량은 1,850톤으로 증가했다")
+    assert "생산량" in tokens and "생산량은" not in tokens
+    assert "딸기" in tokens and "1850" in tokens
+    # The same noun with another particle gives the same term, which whitespace splitting would not.
+    assert "생산량" in tokenize("생산량이 늘었다")
+
+
+def test_unknown_korean_names_also_match_by_parts():
+    assert {"스마", "마트", "트팜"} <= set(tokenize("한빛스마트팜의 매출"))
+
+
+def chunk(cid: str, text: str, source: str = "a.pdf") -> Chunk:
+    return Chunk(id=cid, text=text, source=source, page=1, doc_id="d" * 64, index=0)
+
+
+def test_bm25_index_persists_and_updates_incrementally(tmp_path):
+    index = BM25Index(tmp_path / "idx")
+    index.add([chunk("1", "The Quillon reactor produces power"), chunk("2", "Apprentices trained in 2023"),
+               chunk("3", "누리별 항공의 탑승객 수", source="b.pdf")])
+    index.commit("stamp-1")
+    assert [cid for cid, _ in index.search("reactor power", 5)] == ["1"]
+
+    reopened = BM25Index(tmp_path / "idx")
+    assert reopened.stamp == "stamp-1" and len(reopened) == 3
+    assert [cid for cid, _ in reopened.search("탑승객은", 5)] == ["3"]
+    reopened.delete(["1"])
+    reopened.add([chunk("4", "A new reactor design")])
+    reopened.commit("stamp-2")
+
+    again = BM25Index(tmp_path / "idx")
+    assert [cid for cid, _ in again.search("reactor", 5)] == ["4"]
+    assert again.search("reactor", 5, sources=["b.pdf"]) == []
+    assert again.search("zzz unknown words", 5) == []
+
+
+def test_coverage_weights_rare_terms(tmp_path):
+    index = BM25Index(tmp_path / "idx")
+    index.add([chunk(str(i), f"Company {name} revenue was high in 2023") for i, name in enumerate(["Acme", "Globex", "Initech"])])
+    index.commit("s")
+    full, partial = index.coverage("What was Acme's revenue in 2023?", ["Acme revenue 2023", "Globex revenue 2023"])
+    assert full == pytest.approx(1.0)
+    assert partial < 0.6  # the name is the rarest term, so missing it costs the most
+
+
+def hit(cid: str, score: float) -> Hit:
+    return Hit(chunk_id=cid, text=cid, source="a.pdf", page=1, doc_id="d", score=score)
+
+
+def test_rrf_and_convex_fusion():
+    assert rrf([(["a", "b", "c"], 0.5), (["c", "b"], 0.5)])[0] in {"b", "c"}
+    assert rrf([(["a", "b"], 1.0), (["b", "a"], 0.0)]) == ["a", "b"]
+    hits = [hit("a", 0.9), hit("b", 0.2), hit("c", 0.5)]
+    assert [h.chunk_id for h in convex(hits, {"b": 10.0, "c": 5.0}, alpha=0.0)] == ["b", "c", "a"]
+    assert [h.chunk_id for h in convex(hits, {"b": 10.0, "c": 5.0}, alpha=1.0)] == ["a", "c", "b"]
+
+
+def test_mmr_prefers_diverse_passages():
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    vectors = {"a": np.array([0.9, 0.1, 0.0]), "a2": np.array([0.9, 0.11, 0.0]), "b": np.array([0.7, 0.0, 0.7])}
+    hits = [hit("a", 0.99), hit("a2", 0.98), hit("b", 0.7)]
+    assert [h.chunk_id for h in mmr(hits, vectors, query, k=2, lam=0.5)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("mode", ["vector", "bm25", "hybrid"])
+def test_modes_find_the_page_in_english(make_rag, corpus, mode):
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    hits = rag.retriever.search("How many megawatts does the Quillon-7 reactor produce?", k=3, mode=mode)
+    assert (hits[0].source, hits[0].page) == ("zorblax-review.pdf", 3)
+    assert all(-1.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_hybrid_finds_the_korean_page(make_rag, corpus):
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    hits = rag.retriever.search("누리별 항공의 2023년 탑승객 수는 얼마인가요?", k=3)
+    assert (hits[0].source, hits[0].page) == ("누리별 항공 보고서.pdf", 2)
+
+
+def test_keyword_index_follows_ingest_update_and_delete(make_rag, settings, embedder, tmp_path):
+    rag = make_rag()
+    path = write_pdf(tmp_path / "report.pdf", ZORBLAX)
+    rag.ingestor.ingest([path])
+    assert rag.retriever.search("Quillon Vessmark", k=1, mode="bm25")[0].page == 3
+    write_pdf(path, ["The Sorvane bridge opened in 2021.", "Nothing else here."])
+    rag.ingestor.ingest([path])
+    assert rag.retriever.search("Quillon Vessmark", k=3, mode="bm25") == []
+    reopened = Rag(settings, embedder=embedder)  # the index on disk holds the update, no rebuild needed
+    assert reopened.store.keyword.stamp == reopened.store.stamp()
+    assert reopened.retriever.search("Sorvane bridge", k=1, mode="bm25")[0].page == 1
+    reopened.store.delete("report.pdf")
+    assert len(reopened.store.keyword) == 0
+
+
+def test_keyword_index_is_rebuilt_when_it_does_not_match_the_store(make_rag, settings, embedder, corpus):
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    folder = rag.store.keyword.folder
+    for f in folder.iterdir():
+        f.unlink()  # as if the process died before the index was saved
+    reopened = Rag(settings, embedder=embedder)
+    assert len(reopened.store.keyword) == reopened.store.count()
+    assert reopened.retriever.search("Quillon-7 reactor", k=1, mode="bm25")[0].page == 3
+
+
+def test_relevance_separates_answerable_from_unanswerable(make_rag, corpus):
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    threshold = rag.settings.retrieval.min_score
+    for question in ["How many megawatts does the Quillon-7 reactor produce?", "누리별 항공의 탑승객 수는?"]:
+        assert rag.retriever.relevance(question, rag.retriever.search(question)) >= threshold, question
+    for question in ["What is the boiling point of mercury?", "프랑스 혁명은 몇 년에 일어났나요?"]:
+        assert rag.retriever.relevance(question, rag.retriever.search(question)) < threshold, question
