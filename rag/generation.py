@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,9 +120,8 @@ class Answerer:
         text, usage = self._chat().invoke(messages, params={"temperature": 0.0, "max_tokens": 96}, on_retry=on_retry)
         rewritten = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
         last_user = next((str(t["content"]) for t in reversed(recent) if t["role"] == "user"), "")
-        # A tiny model may answer instead of rewriting, or drop the question: fall back to joining the turns.
-        if not rewritten or len(rewritten) > 4 * len(question) + 200 or language(rewritten) != language(question):
-            rewritten = f"{last_user} {question}".strip()
+        if not _usable_rewrite(rewritten, question, " ".join(str(t["content"]) for t in recent)):
+            rewritten = f"{last_user} {question}".strip()  # a tiny model may answer instead of rewriting
         return rewritten, usage
 
     def _fit(self, hits: list[Hit], question: str, params: dict[str, Any] | None) -> list[Hit]:
@@ -140,6 +140,19 @@ class Answerer:
                     kept.append(_trimmed(hit, int(len(hit.text) * share)))
                 break
         return kept or [_trimmed(hits[0], 400)]
+
+
+def _usable_rewrite(rewritten: str, question: str, history: str) -> bool:
+    """A rewrite is usable when it is a question in the same language that brings in something from the
+    conversation (otherwise it resolved nothing, or the model answered instead of rewriting)."""
+    from rag.lexical import tokenize
+
+    if not rewritten or len(rewritten) > 4 * len(question) + 200 or language(rewritten) != language(question):
+        return False
+    if not (rewritten.rstrip().endswith(("?", "？")) or re.search(r"(까|요|나요|가요)\s*[?.]?$", rewritten)):
+        return False
+    new_terms = set(tokenize(rewritten)) - set(tokenize(question))
+    return bool(new_terms & set(tokenize(history)))
 
 
 def _trimmed(hit: Hit, chars: int) -> Hit:

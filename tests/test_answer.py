@@ -1,0 +1,98 @@
+"""Asking end to end with the real llama.cpp model, and the grounding rules that keep answers cited."""
+
+import pytest
+
+from rag.generation import Done, Retrieved, Token
+from rag.grounding import Grounder, cited_numbers
+from rag.types import Hit, Source
+
+
+@pytest.fixture
+def rag(make_rag, corpus):
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    return rag
+
+
+def test_answer_cites_the_page_with_the_made_up_fact(rag):
+    answer = rag.answerer.ask("How many megawatts does the Quillon-7 reactor at Vessmark produce?")
+    assert not answer.refused
+    assert "418" in answer.text
+    cited = answer.cited()
+    assert cited, answer.text
+    assert (cited[0].hit.source, cited[0].hit.page) == ("zorblax-review.pdf", 3)
+    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
+
+
+def test_korean_answer_cites_the_korean_page(rag):
+    answer = rag.answerer.ask("누리별 항공의 2023년 탑승객 수는 몇 명인가요?")
+    assert not answer.refused
+    assert "740만" in answer.text
+    assert [(s.hit.source, s.hit.page) for s in answer.cited()][0] == ("누리별 항공 보고서.pdf", 2)
+
+
+def test_stream_yields_sources_then_tokens_then_the_answer(rag):
+    events = list(rag.answerer.stream("When was the Quillon-7 reactor commissioned?"))
+    assert isinstance(events[0], Retrieved) and events[0].sources
+    assert any(isinstance(e, Token) for e in events)
+    assert isinstance(events[-1], Done)
+    assert events[-1].answer.sources == events[0].sources
+
+
+@pytest.mark.parametrize("question, language_word", [
+    ("Who won the football world cup in 1998?", "documents"),
+    ("조선 왕조를 세운 사람은 누구인가요?", "문서"),
+])
+def test_out_of_scope_questions_are_refused_without_a_model_call(rag, question, language_word):
+    answer = rag.answerer.ask(question)
+    assert answer.refused
+    assert language_word in answer.text
+    assert answer.sources == []
+    assert answer.usage.prompt_tokens == 0 and answer.usage.completion_tokens == 0
+
+
+def test_follow_up_is_condensed_with_the_history(rag):
+    history = [{"role": "user", "content": "Tell me about the Quillon-7 reactor."},
+               {"role": "assistant", "content": "It is at Vessmark and produces 418 megawatts [1]."}]
+    answer = rag.answerer.ask("When was it commissioned?", history=history)
+    assert "Quillon" in answer.question or "reactor" in answer.question.lower()
+    assert any(s.hit.page == 3 for s in answer.sources)
+
+
+def test_document_filter_limits_the_sources(rag):
+    answer = rag.answerer.ask("How many megawatts does the Quillon-7 reactor produce?", sources=["누리별 항공 보고서.pdf"])
+    assert all(s.hit.source == "누리별 항공 보고서.pdf" for s in answer.sources)
+
+
+def source(n: int, text: str, page: int = 1) -> Source:
+    return Source(n, Hit(chunk_id=str(n), text=text, source="r.pdf", page=page, doc_id="d", score=0.8))
+
+
+PASSAGES = [source(1, "The canteen serves lunch from noon. Staff get eleven days of training."),
+            source(2, "The Quillon-7 reactor at Vessmark produces 418 megawatts. It was commissioned in 2017.", page=3)]
+
+
+def test_wrong_and_missing_citations_are_repaired():
+    grounder = Grounder("How much power does Quillon-7 produce?", PASSAGES)
+    text = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [1].", strict=False)
+    assert cited_numbers(text) == [2]
+    text = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts.", strict=False)
+    assert cited_numbers(text) == [2]
+    text = grounder.check("The reactor produces 418 megawatts [7].", strict=False)
+    assert 7 not in cited_numbers(text)
+
+
+def test_strict_mode_drops_invented_figures_and_falls_back_to_quotes():
+    grounder = Grounder("How much power does Quillon-7 produce?", PASSAGES)
+    assert grounder.check("The Quillon-7 reactor at Vessmark produces 950 megawatts [2].", strict=True) == ""
+    kept = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [2]. "
+                          "The passage says the Quillon-7 reactor at Vessmark produces power [2].", strict=True)
+    assert kept == "The Quillon-7 reactor at Vessmark produces 418 megawatts [2]."
+    quote = grounder.quote("en")
+    assert "418 megawatts" in quote and "[2]" in quote
+
+
+def test_repeated_sentences_are_dropped():
+    grounder = Grounder("When was Quillon-7 commissioned?", PASSAGES)
+    text = grounder.check("It was commissioned in 2017 [2]. It was commissioned in 2017 [2].", strict=False)
+    assert text.count("commissioned") == 1
