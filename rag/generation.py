@@ -15,7 +15,7 @@ from rag.grounding import Grounder, cited_numbers
 from rag.providers.chat import ChatModel
 from rag.providers.retry import OnRetry
 from rag.retrieval import Retriever
-from rag.text import language
+from rag.text import estimate_tokens, language
 from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
@@ -41,13 +41,6 @@ class Done:
 
 Event = Retrieved | Token | Done
 Turn = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative token count for budgeting without a tokenizer: ~4 ASCII characters a token, and up to
-    1.5 tokens for every other character (Hangul costs 1-3 byte-level BPE tokens a syllable)."""
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + int((len(text) - ascii_chars) * 1.5) + 1
 
 
 class Answerer:
