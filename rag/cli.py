@@ -133,7 +133,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f"  [{source.n}] {source.hit.source}, page {source.hit.page} (score {source.hit.score:.3f})")
     usage = answer.usage
     cost = f", ~${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
-    print(f"\ntokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion{cost}", file=sys.stderr)
+    note = " (estimated)" if usage.estimated else ""
+    note += " (answer from the cache: no model call)" if answer.cached else ""
+    print(f"\ntokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion{cost}{note}", file=sys.stderr)
     return EXIT_OK
 
 

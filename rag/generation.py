@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag import prompts
+from rag.cache import AnswerCache
 from rag.config import LLMSettings, RetrievalSettings
 from rag.grounding import Grounder, cited_numbers
 from rag.providers.chat import ChatModel
@@ -45,11 +46,12 @@ Turn = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
 
 class Answerer:
     def __init__(self, retriever: Retriever, chat: Callable[[], ChatModel], retrieval: RetrievalSettings,
-                 llm: LLMSettings) -> None:
+                 llm: LLMSettings, cache: AnswerCache | None = None) -> None:
         self._retriever = retriever
         self._chat = chat
         self._retrieval = retrieval
         self._llm = llm
+        self._cache = cache
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         for event in self.stream(question, **kwargs):
@@ -75,13 +77,28 @@ class Answerer:
         yield Retrieved(numbered, standalone)
         messages: list[BaseMessage] = [SystemMessage(prompts.SYSTEM),
                                        HumanMessage(prompts.user_message(standalone, numbered))]
+        chat = self._chat()
+        key = cached = None
+        if self._cache is not None:
+            key = self._cache.key(messages, provider=chat.provider, model=chat.name, base_url=chat.base_url,
+                                  params=self._sampling(params))
+            cached = self._cache.get(key)
         parts: list[str] = []
-        for item in self._chat().stream(messages, params=params, on_retry=on_retry):
-            if isinstance(item, Usage):
-                usage = usage + item
-            else:
-                parts.append(item)
-                yield Token(item)
+        if cached is not None:  # answered before: no model call, no cost
+            parts.append(cached.text)
+            yield Token(cached.text)
+        else:
+            answer_usage = Usage()
+            for item in chat.stream(messages, params=params, on_retry=on_retry):
+                if isinstance(item, Usage):
+                    answer_usage = item
+                else:
+                    parts.append(item)
+                    yield Token(item)
+            usage = usage + answer_usage
+            if key is not None and "".join(parts).strip():
+                self._cache.put(key, "".join(parts), model=chat.name, prompt_tokens=answer_usage.prompt_tokens,
+                                completion_tokens=answer_usage.completion_tokens)
         raw = "".join(parts).strip()
         grounder = Grounder(standalone, numbered, similarity=self._retriever.similarities)
         text = grounder.check(raw, strict=self.strict)
@@ -91,7 +108,15 @@ class Answerer:
         elif not text:  # nothing the model said is backed by the passages: quote them instead of guessing
             text = grounder.quote(lang) or prompts.REFUSAL[lang]
             refused = not cited_numbers(text)
-        yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone))
+        yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone,
+                          cached=cached is not None))
+
+    def _sampling(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The sampling parameters a request really runs with: config, overridden by the request."""
+        values: dict[str, Any] = {"temperature": self._llm.temperature, "top_p": self._llm.top_p,
+                                  "max_tokens": self._llm.max_tokens}
+        values.update({k: v for k, v in (params or {}).items() if k in values and v is not None})
+        return values
 
     @property
     def strict(self) -> bool:
