@@ -1,4 +1,4 @@
-"""Command line: ``python -m rag {ingest,search,ask,docs,delete}`` and ``python ingest.py``.
+"""Command line: ``python -m rag {ingest,search,ask,docs,delete,doctor}`` and ``python ingest.py``.
 
 The edge where errors become messages: a RagError prints its message and fix and exits 2; anything unexpected
 prints one line (the traceback only with --debug or RAG_DEBUG=1).
@@ -165,6 +165,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rag.doctor import report
+
+    return report(args.config, as_json=args.json)
+
+
 # -- entry points ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="document name as listed by `docs`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("doctor", help="check config, providers, models, the collection and disk space")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=cmd_doctor)
 
     for choice in sub.choices.values():
         _common(choice)
