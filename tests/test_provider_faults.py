@@ -64,7 +64,7 @@ def test_a_hang_times_out_and_is_retried(openai_server, make_proxy):
     proxy = make_proxy(openai_server.url)
     proxy.inject(hang())
     rec = Recorder()
-    chat = build_chat_model(llm("openai", proxy.url + "/v1", timeout=1.5), sleep=rec.sleep)
+    chat = build_chat_model(llm("openai", proxy.url + "/v1", timeout=3.0), sleep=rec.sleep)
     text, _ = chat.invoke(HI, on_retry=rec.on_retry)
     assert text.strip()
     assert proxy.outcomes() == ["hang", "passed"]
@@ -101,7 +101,7 @@ def test_ollama_retries_through_the_proxy(ollama_server, make_proxy):
     proxy = make_proxy(ollama_server.url, error_style="ollama")
     proxy.inject(unavailable(), hang())
     rec = Recorder()
-    chat = build_chat_model(llm("ollama", proxy.url, timeout=1.5), sleep=rec.sleep)
+    chat = build_chat_model(llm("ollama", proxy.url, timeout=3.0), sleep=rec.sleep)
     items = list(chat.stream(HI, on_retry=rec.on_retry))
     assert proxy.outcomes() == ["503", "hang", "passed"]
     assert "HTTP 503" in rec.retries[0][2] and "did not answer in time" in rec.retries[1][2]
