@@ -1,4 +1,4 @@
-"""Command line: ``python -m rag {ingest,search,ask,docs,delete}`` and ``python ingest.py``.
+"""Command line: ``python -m rag {ingest,search,ask,docs,delete,doctor}`` and ``python ingest.py``.
 
 The edge where errors become messages: a RagError prints its message and fix and exits 2; anything unexpected
 prints one line (the traceback only with --debug or RAG_DEBUG=1).
@@ -133,7 +133,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f"  [{source.n}] {source.hit.source}, page {source.hit.page} (score {source.hit.score:.3f})")
     usage = answer.usage
     cost = f", ~${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
-    print(f"\ntokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion{cost}", file=sys.stderr)
+    note = " (estimated)" if usage.estimated else ""
+    note += " (answer from the cache: no model call)" if answer.cached else ""
+    print(f"\ntokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion{cost}{note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -217,6 +219,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rag.doctor import report
+
+    return report(args.config, as_json=args.json)
+
+
 # -- entry points ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="document name as listed by `docs`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("doctor", help="check config, providers, models, the collection and disk space")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=cmd_doctor)
 
     for choice in sub.choices.values():
         _common(choice)

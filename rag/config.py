@@ -47,6 +47,7 @@ class EmbeddingSettings(_Section):
     model: str | None = None  # None: the provider's default (bundled all-MiniLM-L6-v2 for local)
     base_url: str | None = None
     batch_size: int = Field(32, ge=1, le=4096)
+    timeout: float = Field(60.0, gt=0)  # seconds per request to a remote embedding server
     threads: int | None = Field(None, ge=1)  # torch threads for the local model; None: all cores
 
 

@@ -11,12 +11,13 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag import prompts
+from rag.cache import AnswerCache
 from rag.config import LLMSettings, RetrievalSettings
 from rag.grounding import Grounder, cited_numbers
 from rag.providers.chat import ChatModel
 from rag.providers.retry import OnRetry
 from rag.retrieval import Retriever
-from rag.text import language
+from rag.text import estimate_tokens, language
 from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
@@ -44,20 +45,14 @@ Event = Retrieved | Token | Done
 Turn = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
 
 
-def estimate_tokens(text: str) -> int:
-    """A conservative token count for budgeting without a tokenizer: ~4 ASCII characters a token, and up to
-    1.5 tokens for every other character (Hangul costs 1-3 byte-level BPE tokens a syllable)."""
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + int((len(text) - ascii_chars) * 1.5) + 1
-
-
 class Answerer:
     def __init__(self, retriever: Retriever, chat: Callable[[], ChatModel], retrieval: RetrievalSettings,
-                 llm: LLMSettings) -> None:
+                 llm: LLMSettings, cache: AnswerCache | None = None) -> None:
         self._retriever = retriever
         self._chat = chat
         self._retrieval = retrieval
         self._llm = llm
+        self._cache = cache
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         for event in self.stream(question, **kwargs):
@@ -83,13 +78,28 @@ class Answerer:
         yield Retrieved(numbered, standalone)
         messages: list[BaseMessage] = [SystemMessage(prompts.SYSTEM),
                                        HumanMessage(prompts.user_message(standalone, numbered))]
+        chat = self._chat()
+        key = cached = None
+        if self._cache is not None:
+            key = self._cache.key(messages, provider=chat.provider, model=chat.name, base_url=chat.base_url,
+                                  params=self._sampling(params))
+            cached = self._cache.get(key)
         parts: list[str] = []
-        for item in self._chat().stream(messages, params=params, on_retry=on_retry):
-            if isinstance(item, Usage):
-                usage = usage + item
-            else:
-                parts.append(item)
-                yield Token(item)
+        if cached is not None:  # answered before: no model call, no cost
+            parts.append(cached.text)
+            yield Token(cached.text)
+        else:
+            answer_usage = Usage()
+            for item in chat.stream(messages, params=params, on_retry=on_retry):
+                if isinstance(item, Usage):
+                    answer_usage = item
+                else:
+                    parts.append(item)
+                    yield Token(item)
+            usage = usage + answer_usage
+            if key is not None and "".join(parts).strip():
+                self._cache.put(key, "".join(parts), model=chat.name, prompt_tokens=answer_usage.prompt_tokens,
+                                completion_tokens=answer_usage.completion_tokens)
         raw = "".join(parts).strip()
         grounder = Grounder(standalone, numbered, similarity=self._retriever.similarities)
         text = grounder.check(raw, strict=self.strict)
@@ -99,7 +109,15 @@ class Answerer:
         elif not text:  # nothing the model said is backed by the passages: quote them instead of guessing
             text = grounder.quote(lang) or prompts.REFUSAL[lang]
             refused = not cited_numbers(text)
-        yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone))
+        yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone,
+                          cached=cached is not None))
+
+    def _sampling(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The sampling parameters a request really runs with: config, overridden by the request."""
+        values: dict[str, Any] = {"temperature": self._llm.temperature, "top_p": self._llm.top_p,
+                                  "max_tokens": self._llm.max_tokens}
+        values.update({k: v for k, v in (params or {}).items() if k in values and v is not None})
+        return values
 
     @property
     def strict(self) -> bool:

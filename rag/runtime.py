@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from rag.cache import AnswerCache
 from rag.config import LLMSettings, Settings
 from rag.generation import Answerer
 from rag.ingest import Ingestor
@@ -55,7 +56,8 @@ class Rag:
         self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
         self.ingestor = Ingestor(self.store, self.embedder, Splitter(settings.ingest.chunk_size,
                                                                      settings.ingest.chunk_overlap))
-        self.answerer = Answerer(self.retriever, self.chat, settings.retrieval, settings.llm)
+        self.cache = AnswerCache.in_store(settings.store.path) if settings.llm.cache else None
+        self.answerer = Answerer(self.retriever, self.chat, settings.retrieval, settings.llm, self.cache)
 
     def chat(self) -> ChatModel:
         return self._chat()
@@ -64,4 +66,5 @@ class Rag:
         """Switch the chat provider or model (from the UI's settings); the new model loads on first use."""
         self.settings = self.settings.model_copy(update={"llm": llm})
         self._chat = Lazy(lambda: build_chat_model(llm))
-        self.answerer = Answerer(self.retriever, self.chat, self.settings.retrieval, llm)
+        self.cache = AnswerCache.in_store(self.settings.store.path) if llm.cache else None
+        self.answerer = Answerer(self.retriever, self.chat, self.settings.retrieval, llm, self.cache)

@@ -37,3 +37,10 @@ def is_korean(text: str) -> bool:
 
 def language(text: str) -> str:
     return "ko" if is_korean(text) else "en"
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for budgeting without a tokenizer: ~4 ASCII characters a token, and up to
+    1.5 tokens for every other character (Hangul costs 1-3 byte-level BPE tokens a syllable)."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return ascii_chars // 4 + int((len(text) - ascii_chars) * 1.5) + 1

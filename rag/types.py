@@ -91,6 +91,7 @@ class Answer:
     refused: bool
     usage: Usage = field(default_factory=Usage)
     question: str = ""  # the standalone question actually used for retrieval
+    cached: bool = False  # answered from the answer cache (llm.cache): no model call, no cost
 
     def cited(self) -> list[Source]:
         """Sources the answer cites, in citation order of first appearance."""
@@ -105,6 +106,7 @@ class Answer:
             "sources": [s.to_json() for s in self.sources],
             "refused": self.refused,
             "usage": self.usage.to_json(),
+            "cached": self.cached,
         }
 
 

@@ -18,6 +18,7 @@ from rag.runtime import Rag  # noqa: E402
 from tests.pdfs import write_pdf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.servers.fixtures"]  # loopback OpenAI / Azure / Ollama / llama.cpp test servers
 
 # A made-up fact on a known page: no model can know it, so a right answer must come from the document.
 ZORBLAX = [

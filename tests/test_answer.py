@@ -28,7 +28,7 @@ def test_korean_answer_cites_the_korean_page(rag):
     answer = rag.answerer.ask("누리별 항공의 2023년 탑승객 수는 몇 명인가요?")
     assert not answer.refused
     assert "740만" in answer.text
-    assert [(s.hit.source, s.hit.page) for s in answer.cited()][0] == ("누리별 항공 보고서.pdf", 2)
+    assert next((s.hit.source, s.hit.page) for s in answer.cited()) == ("누리별 항공 보고서.pdf", 2)
 
 
 def test_stream_yields_sources_then_tokens_then_the_answer(rag):

@@ -3,7 +3,9 @@ them that streams, counts tokens, prices them and retries with backoff."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,20 +15,30 @@ from langchain_core.messages import BaseMessage
 
 from rag.config import LLMSettings
 from rag.errors import ConfigError
-from rag.providers.registry import Registry, require
+from rag.providers.errors import broken_stream, translate
+from rag.providers.registry import OLLAMA_URL, Registry, require
 from rag.providers.retry import OnRetry, RetryPolicy
+from rag.text import estimate_tokens
 from rag.types import Usage
+
+logger = logging.getLogger(__name__)
+PARAMS = ("temperature", "top_p", "max_tokens")  # what a request may change; the rest comes from config
+
+
+def _same_names(params: dict[str, Any]) -> dict[str, Any]:
+    return dict(params)
 
 
 @dataclass(frozen=True)
 class ChatBackend:
-    """What a factory builds: the LangChain model, the name to show and price, and how it spells parameters."""
+    """What a factory builds: the LangChain model, the name to show and price, how per-request parameters
+    become fields of the model, and (where the API has it) how to list the models the server offers."""
 
     model: BaseChatModel
     name: str
     base_url: str | None = None
-    fields: dict[str, str] = field(default_factory=lambda: {"temperature": "temperature", "top_p": "top_p",
-                                                            "max_tokens": "max_tokens"})
+    fields: Callable[[dict[str, Any]], dict[str, Any]] = _same_names
+    list_models: Callable[[], list[str]] | None = field(default=None, repr=False)
 
 
 ChatFactory = Callable[[LLMSettings], ChatBackend]
@@ -49,10 +61,26 @@ def _openai(s: LLMSettings) -> ChatBackend:
 
     module = require("langchain_openai", "langchain-openai")
     name = s.model or "gpt-4o-mini"
-    model = module.ChatOpenAI(model=name, base_url=s.base_url, api_key=openai_key(s.base_url),
-                              temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                              timeout=s.timeout, max_retries=0, stream_usage=True)
-    return ChatBackend(model, name, s.base_url)
+    common = dict(model=name, base_url=s.base_url, api_key=openai_key(s.base_url), temperature=s.temperature,
+                  top_p=s.top_p, timeout=s.timeout, max_retries=0, stream_usage=True)
+    if s.base_url:
+        # langchain-openai sends `max_tokens` as `max_completion_tokens`, which many OpenAI-compatible servers
+        # (llama.cpp's, LM Studio, older vLLM) silently ignore: send the classic field to them instead.
+        model = module.ChatOpenAI(**common, extra_body={"max_tokens": s.max_tokens})
+
+        def fields(params: dict[str, Any]) -> dict[str, Any]:
+            update = {k: v for k, v in params.items() if k != "max_tokens"}
+            if "max_tokens" in params:
+                update["extra_body"] = {**(model.extra_body or {}), "max_tokens": params["max_tokens"]}
+            return update
+    else:
+        model = module.ChatOpenAI(**common, max_tokens=s.max_tokens)
+        fields = _same_names
+
+    def list_models() -> list[str]:
+        return [m.id for m in model.root_client.models.list()]
+
+    return ChatBackend(model, name, s.base_url, fields, list_models)
 
 
 @CHAT.register("azure")
@@ -64,11 +92,13 @@ def _azure(s: LLMSettings) -> ChatBackend:
     deployment = s.deployment or s.model
     if not endpoint or not deployment:
         raise ConfigError("Azure OpenAI needs an endpoint and a deployment",
-                          hint="set llm.base_url (https://NAME.openai.azure.com) and llm.deployment")
+                          hint="set llm.base_url (https://NAME.openai.azure.com) or AZURE_OPENAI_ENDPOINT, "
+                               "and llm.deployment")
     model = module.AzureChatOpenAI(azure_endpoint=endpoint, azure_deployment=deployment,
                                    api_version=s.api_version or "2024-10-21", api_key=azure_key(),
                                    temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                    timeout=s.timeout, max_retries=0, stream_usage=True)
+    # Priced by the model behind the deployment when llm.model names it, else by the deployment's name.
     return ChatBackend(model, s.model or deployment, endpoint)
 
 
@@ -76,12 +106,29 @@ def _azure(s: LLMSettings) -> ChatBackend:
 def _ollama(s: LLMSettings) -> ChatBackend:
     module = require("langchain_ollama", "langchain-ollama")
     name = s.model or "llama3.2"
-    base_url = s.base_url or "http://127.0.0.1:11434"
+    base_url = s.base_url or OLLAMA_URL
     model = module.ChatOllama(model=name, base_url=base_url, temperature=s.temperature, top_p=s.top_p,
                               num_predict=s.max_tokens, num_ctx=s.context_window,
                               client_kwargs={"timeout": s.timeout})
-    return ChatBackend(model, name, base_url, {"temperature": "temperature", "top_p": "top_p",
-                                               "max_tokens": "num_predict"})
+
+    def fields(params: dict[str, Any]) -> dict[str, Any]:
+        return {"num_predict" if k == "max_tokens" else k: v for k, v in params.items()}
+
+    def list_models() -> list[str]:
+        client = require("ollama", "ollama").Client(host=base_url, timeout=s.timeout)
+        return [m.model for m in client.list().models if m.model]
+
+    return ChatBackend(model, name, base_url, fields, list_models)
+
+
+def price_for(model: str, prices: dict[str, tuple[float, float]] | None) -> tuple[float, float] | None:
+    """The price of ``model``: an exact entry, else the longest entry it starts with (dated snapshots such as
+    gpt-4o-mini-2024-07-18 cost what gpt-4o-mini costs)."""
+    prices = prices or {}
+    if model in prices:
+        return prices[model]
+    prefixes = [p for p in prices if model.startswith(p)]
+    return prices[max(prefixes, key=len)] if prefixes else None
 
 
 class ChatModel:
@@ -94,25 +141,38 @@ class ChatModel:
         self.base_url = backend.base_url
         self._backend = backend
         self._retry = retry
-        self._price = (prices or {}).get(backend.name)
+        self._price = price_for(backend.name, prices)
 
     def _configured(self, params: dict[str, Any] | None) -> BaseChatModel:
-        update = {self._backend.fields[k]: v for k, v in (params or {}).items()
-                  if v is not None and k in self._backend.fields}
-        return self._backend.model.model_copy(update=update) if update else self._backend.model
+        wanted = {k: v for k, v in (params or {}).items() if v is not None and k in PARAMS}
+        return self._backend.model.model_copy(update=self._backend.fields(wanted)) if wanted else self._backend.model
 
     def stream(self, messages: list[BaseMessage], *, params: dict[str, Any] | None = None,
                on_retry: OnRetry | None = None) -> Iterator[str | Usage]:
-        """Yield text pieces as they arrive, then one ``Usage``. Failures before the first piece are retried."""
+        """Yield text pieces as they arrive, then one ``Usage``. Failures before the first piece are retried
+        (nothing has reached the user yet); a failure mid-answer is translated and raised."""
         model = self._configured(params)
 
         def start() -> tuple[Any, Iterator[Any]]:
             iterator = iter(model.stream(messages))
-            return next(iterator, None), iterator
+            try:
+                return next(iterator, None), iterator
+            except Exception as exc:
+                if not broken_stream(exc):
+                    raise
+            # Some servers (llama.cpp's) drop a stream without a word when the request fails, e.g. on a prompt
+            # longer than the context: the same request without streaming gets the answer, or the real error.
+            logger.info("the stream from %s broke before any text; asking again without streaming", self.name)
+            try:
+                return model.invoke(messages), iter(())
+            except Exception as exc:  # the connection the server dropped may still have been in the pool
+                if not broken_stream(exc):
+                    raise
+            return model.invoke(messages), iter(())
 
         first, rest = self._retry.call(start, on_retry=on_retry)
         usage_meta: dict[str, int] = {}
-        pieces = 0
+        parts: list[str] = []
         chunk = first
         try:
             while chunk is not None:
@@ -122,12 +182,12 @@ class ChatModel:
                         usage_meta[key] = usage_meta.get(key, 0) + int(meta.get(key) or 0)
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
-                    pieces += 1
+                    parts.append(text)
                     yield text
                 chunk = next(rest, None)
         except Exception as exc:
             raise self._retry.translate(exc).error from exc
-        yield self._usage(messages, usage_meta, pieces)
+        yield self._usage(messages, usage_meta, "".join(parts))
 
     def invoke(self, messages: list[BaseMessage], *, params: dict[str, Any] | None = None,
                on_retry: OnRetry | None = None) -> tuple[str, Usage]:
@@ -140,23 +200,31 @@ class ChatModel:
                 parts.append(item)
         return "".join(parts), usage
 
-    def _usage(self, messages: list[BaseMessage], meta: dict[str, int], pieces: int) -> Usage:
+    def list_models(self) -> list[str] | None:
+        """Models the server offers (None when the provider cannot list them). Errors are translated."""
+        if self._backend.list_models is None:
+            return None
+        return self._retry.call(self._backend.list_models)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self._price is None:
+            return None
+        return (prompt_tokens * self._price[0] + completion_tokens * self._price[1]) / 1_000_000
+
+    def _usage(self, messages: list[BaseMessage], meta: dict[str, int], text: str) -> Usage:
         if meta.get("input_tokens") or meta.get("output_tokens"):
             prompt, completion, estimated = meta.get("input_tokens", 0), meta.get("output_tokens", 0), False
         else:  # some OpenAI-compatible servers send no usage when streaming: estimate, and say so
-            prompt = sum(len(str(m.content)) for m in messages) // 4
-            completion, estimated = pieces, True
-        cost = None
-        if self._price is not None:
-            cost = (prompt * self._price[0] + completion * self._price[1]) / 1_000_000
-        return Usage(prompt, completion, cost, estimated)
+            prompt = sum(estimate_tokens(str(m.content)) for m in messages)
+            completion, estimated = estimate_tokens(text) if text else 0, True
+        return Usage(prompt, completion, self.cost(prompt, completion), estimated)
 
 
-def build_chat_model(settings: LLMSettings) -> ChatModel:
-    from rag.providers.errors import translate
+def build_chat_model(settings: LLMSettings, *, sleep: Callable[[float], None] = time.sleep) -> ChatModel:
+    """The configured chat model. ``sleep`` waits between retries (tests pass one that records)."""
 
     backend = CHAT.get(settings.provider)(settings)
-    retry = RetryPolicy(max_retries=settings.max_retries,
+    retry = RetryPolicy(max_retries=settings.max_retries, sleep=sleep,
                         translate=lambda exc: translate(exc, provider=settings.provider, model=backend.name,
                                                         base_url=backend.base_url))
     return ChatModel(settings.provider, backend, retry=retry, prices=settings.prices)

@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.config import EmbeddingSettings
 from rag.errors import ConfigError
-from rag.providers.registry import Registry, require
+from rag.providers.registry import OLLAMA_URL, Registry, require
 from rag.providers.retry import OnRetry, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def _openai(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
         api_key=openai_key(settings.base_url),
         check_embedding_ctx_length=False,  # tiktoken would download its tables; chunks are far below the limit
         max_retries=0,  # retries are ours (RetryPolicy), so the user sees them
+        timeout=settings.timeout,
         chunk_size=settings.batch_size,
     )
 
@@ -160,13 +161,18 @@ def _openai(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
 def _ollama(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
     module = require("langchain_ollama", "langchain-ollama")
     model = settings.model or "nomic-embed-text"
-    return model, module.OllamaEmbeddings(model=model, base_url=settings.base_url or "http://127.0.0.1:11434")
+    return model, module.OllamaEmbeddings(model=model, base_url=settings.base_url or OLLAMA_URL,
+                                          client_kwargs={"timeout": settings.timeout})
 
 
-def build_embedder(settings: EmbeddingSettings, *, max_retries: int = 3) -> Embedder:
+def build_embedder(settings: EmbeddingSettings, *, max_retries: int = 3,
+                   sleep: Callable[[float], None] = time.sleep) -> Embedder:
+    """The configured embedder; remote providers retry up to ``max_retries`` (llm.max_retries) times."""
     from rag.providers.errors import translate
 
     name, backend = EMBEDDINGS.get(settings.provider)(settings)
-    retry = RetryPolicy(max_retries=max_retries if settings.provider != "local" else 0,
-                        translate=lambda exc: translate(exc, provider=settings.provider, model=name))
+    base_url = settings.base_url or (OLLAMA_URL if settings.provider == "ollama" else None)
+    retry = RetryPolicy(max_retries=max_retries if settings.provider != "local" else 0, sleep=sleep,
+                        translate=lambda exc: translate(exc, provider=settings.provider, model=name, base_url=base_url,
+                                                        kind="embeddings"))
     return Embedder(settings.provider, name, backend, batch_size=settings.batch_size, retry=retry)

@@ -97,22 +97,25 @@ class ChatLlamaCpp(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         with self._lock:
             llama = self._model()
-            completion_tokens = 0
+            prompt_tokens: int | None = None
             finish_reason = None
             for part in llama.create_chat_completion(messages=self._messages(messages), stream=True,
                                                      **self._params(stop, kwargs)):
+                if prompt_tokens is None:  # the prompt has just been evaluated: the context holds exactly it
+                    prompt_tokens = llama.n_tokens
                 choice = part["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 text = choice.get("delta", {}).get("content") or ""
                 if not text:
                     continue
-                completion_tokens += 1  # llama.cpp streams one token per chunk
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
                 if run_manager:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
-            # The context now holds the prompt plus the generated tokens (the last one is not evaluated).
-            prompt_tokens = max(llama.n_tokens - completion_tokens + 1, 0)
+            prompt_tokens = prompt_tokens or 0
+            # Every generated token but the last is evaluated into the context; at a stop (end of turn or stop
+            # string) the last sampled token is not part of the answer, at the length limit it is.
+            completion_tokens = max(llama.n_tokens - prompt_tokens + (1 if finish_reason == "length" else 0), 0)
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="",
             usage_metadata=UsageMetadata(input_tokens=prompt_tokens, output_tokens=completion_tokens,

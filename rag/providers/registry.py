@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from rag.errors import ConfigError, MissingDependencyError
 
 T = TypeVar("T")
+OLLAMA_URL = "http://127.0.0.1:11434"  # where `ollama serve` listens by default
 
 
 class Registry(Generic[T]):

@@ -1,0 +1,186 @@
+"""``python -m rag doctor``: is this setup able to answer? One row per check, each OK, FAIL (with the fix) or SKIP.
+
+    config       config.yaml and RAG_* variables are valid
+    chat model   the provider is reachable, the key is accepted, the model exists and answers (one token)
+    embeddings   the embedding provider is reachable and the model embeds (one short text)
+    collection   the stored collection was built with the configured embedding model and dimension
+    disk         the store's folder is writable and has free space
+
+Checks use the same providers as answering, with no retries and a short timeout, so a problem shows the
+same message and fix it would show in `ask`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+from rag.config import EmbeddingSettings, LLMSettings, Settings, StoreSettings, load_config
+from rag.errors import AuthenticationError, ProviderUnavailableError, RagError
+
+OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
+CHECK_TIMEOUT = 30.0  # seconds: a doctor should not wait as long as an answer may
+MIN_FREE_MB = 500
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # OK | FAIL | SKIP
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class _Embedding:
+    provider: str
+    model: str
+    dimension: int
+
+
+def run_checks(config: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None, *,
+               min_free_mb: int = MIN_FREE_MB) -> Iterator[Check]:
+    """Yield the checks one by one as they finish (some load a model or wait for a server)."""
+    try:
+        settings = load_config(config, environ)
+    except RagError as exc:
+        yield Check("config", FAIL, exc.message, exc.hint or "correct the setting named above")
+        return
+    yield Check("config", OK, _describe_config(settings))
+    yield check_chat(settings.llm)
+    embedding_check, embedding = check_embeddings(settings.embeddings)
+    yield embedding_check
+    yield check_collection(settings.store, embedding)
+    yield check_disk(settings.store.path, min_free_mb)
+
+
+def check_chat(llm: LLMSettings) -> Check:
+    from langchain_core.messages import HumanMessage
+
+    from rag.providers import build_chat_model
+
+    quick = llm.model_copy(update={"max_retries": 0, "timeout": min(llm.timeout, CHECK_TIMEOUT)})
+    what = f"{llm.provider} {llm.model or '(default model)'}"
+    try:
+        chat = build_chat_model(quick)
+        what = f"{chat.provider} {chat.name}"
+        offered = _offered_models(chat)
+        if offered is not None and not _offers(offered, chat.name, chat.provider):
+            shown = ", ".join(sorted(offered)[:12]) or "none"
+            fix = (f"run `ollama pull {chat.name}`" if chat.provider == "ollama"
+                   else f"set llm.model to one the server offers: {shown}")
+            return Check("chat model", FAIL, f"{what}: the server does not offer this model (it offers: {shown})", fix)
+        started = time.perf_counter()
+        chat.invoke([HumanMessage("Reply with the single word OK.")], params={"max_tokens": 1, "temperature": 0.0})
+        where = f" at {chat.base_url}" if chat.base_url else ""
+        return Check("chat model", OK, f"{what}{where} answered in {time.perf_counter() - started:.1f}s")
+    except RagError as exc:
+        return Check("chat model", FAIL, f"{what}: {exc.message}", exc.hint)
+
+
+def check_embeddings(settings: EmbeddingSettings) -> tuple[Check, _Embedding | None]:
+    from rag.providers import build_embedder
+
+    quick = settings.model_copy(update={"timeout": min(settings.timeout, CHECK_TIMEOUT)})
+    what = f"{settings.provider} {settings.model or '(default model)'}"
+    try:
+        embedder = build_embedder(quick, max_retries=0)
+        what = f"{embedder.provider} {embedder.model}"
+        started = time.perf_counter()
+        vector = embedder.embed_query("doctor: can this model embed a sentence?")
+        elapsed = time.perf_counter() - started
+    except RagError as exc:
+        return Check("embeddings", FAIL, f"{what}: {exc.message}", exc.hint), None
+    found = _Embedding(embedder.provider, embedder.model, int(vector.shape[0]))
+    where = f" at {settings.base_url}" if settings.base_url else ""
+    return Check("embeddings", OK, f"{what}{where} gives {found.dimension}-d vectors ({elapsed:.1f}s)"), found
+
+
+def check_collection(store: StoreSettings, embedding: _Embedding | None) -> Check:
+    from rag.store import Store
+
+    name = f"collection '{store.collection}'"
+    if not store.path.exists():
+        return Check("collection", OK, f"no store yet at {store.path}: nothing ingested")
+    if embedding is None:
+        return Check("collection", SKIP, f"{name} not compared: the embedding check failed")
+    try:
+        opened = Store.open(store.path, store.collection)
+        signature = opened.embedding_signature()
+        if signature is None:
+            return Check("collection", OK, f"{name} is empty: nothing ingested yet")
+        opened.check_embedding(embedding.provider, embedding.model, embedding.dimension)
+    except RagError as exc:
+        return Check("collection", FAIL, exc.message, exc.hint)
+    except Exception as exc:  # noqa: BLE001 - a damaged store: say so rather than crash the doctor
+        return Check("collection", FAIL, f"{name} at {store.path} cannot be opened: {type(exc).__name__}: {exc}",
+                     f"move {store.path} aside and ingest again")
+    documents = opened.documents()
+    return Check("collection", OK, f"{name}: {len(documents)} documents, {opened.count()} chunks, built with "
+                                   f"{embedding.provider}/{embedding.model} ({embedding.dimension}-d)")
+
+
+def check_disk(path: Path, min_free_mb: int = MIN_FREE_MB) -> Check:
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        return Check("disk", FAIL, f"{existing} is not writable", "set store.path to a folder you can write to")
+    free_mb = shutil.disk_usage(existing).free // (1024 * 1024)
+    if free_mb < min_free_mb:
+        return Check("disk", FAIL, f"only {free_mb} MB free for {path} (want {min_free_mb} MB)",
+                     "free some disk space, or set store.path on a larger disk")
+    return Check("disk", OK, f"{free_mb / 1024:.1f} GB free for {path}")
+
+
+def report(config: str | os.PathLike[str] | None = None, *, as_json: bool = False, out: TextIO | None = None,
+           min_free_mb: int = MIN_FREE_MB) -> int:
+    """Print the checks (a table, or JSON) and return the exit code: 0 when nothing failed, else 1."""
+    out = out or sys.stdout
+    checks: list[Check] = []
+    if not as_json:
+        print(f"{'CHECK':<12} {'STATUS':<6} DETAIL", file=out, flush=True)
+    for check in run_checks(config, min_free_mb=min_free_mb):
+        checks.append(check)
+        if not as_json:
+            print(f"{check.name:<12} {check.status:<6} {check.detail}", file=out, flush=True)
+            if check.fix and check.status == FAIL:
+                print(f"{'':<12} {'':<6} fix: {check.fix}", file=out, flush=True)
+    ok = all(c.status != FAIL for c in checks)
+    if as_json:
+        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, ensure_ascii=False), file=out, flush=True)
+    else:
+        failed = sum(c.status == FAIL for c in checks)
+        print("\nall checks passed" if ok else f"\n{failed} check{'s' if failed > 1 else ''} failed", file=out)
+    return 0 if ok else 1
+
+
+def _describe_config(settings: Settings) -> str:
+    llm, emb = settings.llm, settings.embeddings
+    return (f"chat: {llm.provider}{' ' + llm.model if llm.model else ''}; embeddings: {emb.provider}"
+            f"{' ' + emb.model if emb.model else ''}; store: {settings.store.path} ({settings.store.collection})")
+
+
+def _offered_models(chat) -> list[str] | None:
+    """The models the server lists, or None when it cannot list them (then the one-token call decides)."""
+    try:
+        return chat.list_models()
+    except (AuthenticationError, ProviderUnavailableError):
+        raise
+    except RagError:
+        return None  # e.g. an OpenAI-compatible server without /models
+
+
+def _offers(offered: list[str], model: str, provider: str) -> bool:
+    if model in offered:
+        return True
+    if provider == "ollama" and ":" not in model:  # "llama3.2" means "llama3.2:latest"
+        return f"{model}:latest" in offered
+    return False
