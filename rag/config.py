@@ -48,7 +48,8 @@ class EmbeddingSettings(_Section):
     base_url: str | None = None
     batch_size: int = Field(32, ge=1, le=4096)
     timeout: float = Field(60.0, gt=0)  # seconds per request to a remote embedding server
-    threads: int | None = Field(None, ge=1)  # torch threads for the local model; None: all cores
+    threads: int | None = Field(None, ge=1)  # threads for the local model; None: all cores
+    backend: Literal["onnx", "torch"] = "onnx"  # local model runtime: ONNX Runtime (faster, same vectors) or PyTorch
 
 
 class StoreSettings(_Section):

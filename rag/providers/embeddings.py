@@ -136,7 +136,11 @@ def local_model_path(model: str | None) -> tuple[str, str]:
 
 @EMBEDDINGS.register("local")
 def _local(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
+    from rag.providers import local_onnx
+
     name, path = local_model_path(settings.model)
+    if settings.backend == "onnx" and local_onnx.supports(path):
+        return name, local_onnx.OnnxEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
     return name, LocalEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
 
 
