@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,8 @@ from rag.store import Store
 from rag.types import Chunk, DocumentInfo, Failure, IngestReport, Page
 
 logger = logging.getLogger(__name__)
+
+PREFETCH = 2  # files parsed ahead of the one being embedded
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +101,15 @@ class Ingestor:
     def _ingest_files(self, files: list[Path], report: IngestReport, notify: OnProgress, names: dict[Path, str]) -> None:
         total = len(files)
         seen: dict[str, str] = {}
+        planned: list[tuple[int, Path, str, DocumentInfo | None]] = []
         for done, path in enumerate(files):
             source = names.get(path) or source_name(path)
             try:
-                data = path.read_bytes()
+                doc_id = file_hash(path.read_bytes())
             except OSError as exc:
                 report.failed.append(Failure(source, f"cannot read the file ({exc.strerror or exc})"))
                 notify(Progress(source, "failed", done + 1, total, exc.strerror or str(exc)))
                 continue
-            doc_id = file_hash(data)
             if source in seen and seen[source] != doc_id:
                 reason = "another file with the same name but different content is in this batch; rename one"
                 report.failed.append(Failure(source, reason))
@@ -117,26 +121,49 @@ class Ingestor:
                 report.skipped.append(source)
                 notify(Progress(source, "skipped", done + 1, total, "unchanged"))
                 continue
-            notify(Progress(source, "parsing", done, total))
-            try:
-                parsed = self.parse(data, source, doc_id, path=str(path))
-                notify(Progress(source, "embedding", done, total, f"{len(parsed.chunks)} chunks"))
-                self.write(parsed)
-            except RagError as exc:
-                if not isinstance(exc, DocumentError):
-                    raise  # config, embedding-model or provider trouble: every other file would fail the same way
-                report.failed.append(Failure(source, str(exc)))
-                notify(Progress(source, "failed", done + 1, total, str(exc)))
-                continue
-            except Exception as exc:
-                logger.exception("unexpected failure ingesting %s", path)
-                reason = f"unexpected error: {type(exc).__name__}: {str(exc)[:200]}"
-                report.failed.append(Failure(source, reason))
-                notify(Progress(source, "failed", done + 1, total, reason))
-                continue
-            stage = "added" if existing is None else "updated"
-            (report.added if existing is None else report.updated).append(source)
-            notify(Progress(source, stage, done + 1, total, f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
+            planned.append((done, path, source, existing))
+
+        # Parse ahead in a background thread while this one embeds: pypdf is Python, but the embedding model's
+        # forward pass releases the GIL, so parsing hides behind it. At most PREFETCH files wait in memory.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse") as pool:
+            queue: deque[tuple[tuple[int, Path, str, DocumentInfo | None], Future[Parsed]]] = deque()
+            upcoming = iter(planned)
+
+            def submit_next() -> None:
+                item = next(upcoming, None)
+                if item is not None:
+                    queue.append((item, pool.submit(self.parse_file, item[1], item[2])))
+
+            for _ in range(PREFETCH):
+                submit_next()
+            while queue:
+                (done, path, source, existing), future = queue.popleft()
+                submit_next()
+                notify(Progress(source, "parsing", done, total))
+                try:
+                    parsed = future.result()
+                    notify(Progress(source, "embedding", done, total, f"{len(parsed.chunks)} chunks"))
+                    self.write(parsed)
+                except RagError as exc:
+                    if not isinstance(exc, DocumentError):
+                        raise  # config, embedding-model or provider trouble: every other file would fail the same way
+                    report.failed.append(Failure(source, str(exc)))
+                    notify(Progress(source, "failed", done + 1, total, str(exc)))
+                    continue
+                except Exception as exc:  # one bad file must never stop the folder
+                    logger.debug("unexpected failure ingesting %s", path, exc_info=True)
+                    reason = f"unexpected error: {type(exc).__name__}: {str(exc)[:200]}"
+                    report.failed.append(Failure(source, reason))
+                    notify(Progress(source, "failed", done + 1, total, reason))
+                    continue
+                (report.added if existing is None else report.updated).append(source)
+                notify(Progress(source, "added" if existing is None else "updated", done + 1, total,
+                                f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
+
+    def parse_file(self, path: Path, source: str) -> Parsed:
+        """Read, hash and parse one file (runs in the parse thread)."""
+        data = path.read_bytes()
+        return self.parse(data, source, file_hash(data), path=str(path))
 
     def parse(self, data: bytes, source: str, doc_id: str, path: str = "") -> Parsed:
         pages = load(data, source)
