@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.errors import DocumentError, RagError
+from rag.lexical import tokenize
 from rag.loaders import load, supported
 from rag.providers.embeddings import Embedder
 from rag.splitting import Splitter
@@ -50,6 +51,7 @@ class Parsed:
     pages: list[Page]
     chunks: list[Chunk]
     path: str = ""
+    terms: list[list[str]] | None = None  # keyword-search tokens of each chunk
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Failure]]:
@@ -170,7 +172,7 @@ class Ingestor:
         chunks = self._splitter.split(pages, doc_id)
         if not chunks:
             raise DocumentError("no text found in the file", hint="if it is a scan, enable OCR (ingest.ocr: auto)")
-        return Parsed(source, doc_id, pages, chunks, path)
+        return Parsed(source, doc_id, pages, chunks, path, [tokenize(c.text) for c in chunks])
 
     def write(self, parsed: Parsed) -> DocumentInfo:
         embedder = self._embedder_factory()
@@ -185,5 +187,6 @@ class Ingestor:
             ocr_pages=sum(1 for p in parsed.pages if p.ocr),
             path=parsed.path,
         )
-        self._store.replace(info, parsed.chunks, vectors, provider=embedder.provider, model=embedder.model)
+        self._store.replace(info, parsed.chunks, vectors, provider=embedder.provider, model=embedder.model,
+                            terms=parsed.terms)
         return info

@@ -46,11 +46,12 @@ class BM25Index:
 
     # -- changes ------------------------------------------------------------------------------------------
 
-    def add(self, chunks: list[Chunk]) -> None:
+    def add(self, chunks: list[Chunk], terms: list[list[str]] | None = None) -> None:
+        """Stage ``chunks``; ``terms`` are their tokens when the caller has them already (else tokenised here)."""
         with self._lock:
-            for chunk in chunks:
-                ids = np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokenize(chunk.text)),
-                                  dtype=np.int32)
+            for i, chunk in enumerate(chunks):
+                tokens = terms[i] if terms is not None else tokenize(chunk.text)
+                ids = np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokens), dtype=np.int32)
                 if chunk.id in self._position:
                     i = self._position[chunk.id]
                     self._tokens[i], self._docs[i] = ids, chunk.source

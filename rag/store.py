@@ -28,7 +28,7 @@ class KeywordIndex(Protocol):
     stamp: str
 
     def __len__(self) -> int: ...
-    def add(self, chunks: list[Chunk]) -> None: ...
+    def add(self, chunks: list[Chunk], terms: list[list[str]] | None = None) -> None: ...
     def delete(self, chunk_ids: list[str]) -> None: ...
     def clear(self) -> None: ...
     def commit(self, stamp: str) -> None: ...
@@ -114,8 +114,10 @@ class Store:
 
     # -- writes ----------------------------------------------------------------------------------------
 
-    def replace(self, info: DocumentInfo, chunks: list[Chunk], vectors: np.ndarray, *, provider: str, model: str) -> None:
-        """Make ``chunks`` the document's only chunks and record ``info`` in the manifest."""
+    def replace(self, info: DocumentInfo, chunks: list[Chunk], vectors: np.ndarray, *, provider: str, model: str,
+                terms: list[list[str]] | None = None) -> None:
+        """Make ``chunks`` the document's only chunks and record ``info`` in the manifest. ``terms`` are the
+        chunks' keyword-search terms when already computed (ingest does it while the embedder is busy)."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         with self._lock:
@@ -135,7 +137,7 @@ class Store:
             self._delete_ids(col, stale)
             if self.keyword is not None:
                 self.keyword.delete(stale)
-                self.keyword.add(chunks)
+                self.keyword.add(chunks, terms)
             self._documents[info.source] = info
             self._write_manifest()
 
