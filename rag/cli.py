@@ -181,7 +181,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit:
         questions = questions[: args.limit]
     cache = Path(args.cache)
-    key = evaluation.store_key(docs, settings.ingest.chunk_size, settings.ingest.chunk_overlap,
+    from rag.ingest import VERSION
+
+    key = evaluation.store_key(docs, VERSION, settings.ingest.chunk_size, settings.ingest.chunk_overlap,
                                settings.ingest.ocr, settings.embeddings.provider, settings.embeddings.model)
     store = Path(args.store) if args.store else cache / key
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})})

@@ -20,13 +20,15 @@ from rag.errors import DocumentError, RagError
 from rag.lexical import tokenize
 from rag.loaders import load, supported
 from rag.providers.embeddings import Embedder
-from rag.splitting import Splitter
+from rag.splitting import Splitter, search_text
 from rag.store import Store
 from rag.types import Chunk, DocumentInfo, Failure, IngestReport, Page
 
 logger = logging.getLogger(__name__)
 
 PREFETCH = 2  # files parsed ahead of the one being embedded
+# Bumped when parsing or chunking changes what is stored: documents ingested by an older version are redone.
+VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ class Ingestor:
                 continue
             seen[source] = doc_id
             existing = self._store.document(source)
-            if existing is not None and existing.doc_id == doc_id:
+            if existing is not None and existing.doc_id == doc_id and existing.version == VERSION:
                 report.skipped.append(source)
                 notify(Progress(source, "skipped", done + 1, total, "unchanged"))
                 continue
@@ -172,12 +174,12 @@ class Ingestor:
         chunks = self._splitter.split(pages, doc_id)
         if not chunks:
             raise DocumentError("no text found in the file", hint="if it is a scan, enable OCR (ingest.ocr: auto)")
-        return Parsed(source, doc_id, pages, chunks, path, [tokenize(c.text) for c in chunks])
+        return Parsed(source, doc_id, pages, chunks, path, [tokenize(search_text(c)) for c in chunks])
 
     def write(self, parsed: Parsed) -> DocumentInfo:
         embedder = self._embedder_factory()
         self._store.check_embedding(embedder.provider, embedder.model)
-        vectors = embedder.embed_documents([c.text for c in parsed.chunks])
+        vectors = embedder.embed_documents([search_text(c) for c in parsed.chunks])
         info = DocumentInfo(
             source=parsed.source,
             doc_id=parsed.doc_id,
@@ -186,6 +188,7 @@ class Ingestor:
             ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ocr_pages=sum(1 for p in parsed.pages if p.ocr),
             path=parsed.path,
+            version=VERSION,
         )
         self._store.replace(info, parsed.chunks, vectors, provider=embedder.provider, model=embedder.model,
                             terms=parsed.terms)

@@ -35,7 +35,8 @@ _MODEL_REFUSAL = re.compile(
 
 
 def format_passages(sources: list[Source]) -> str:
-    return "\n\n".join(f"[{s.n}] ({s.hit.source}, page {s.hit.page})\n{s.hit.text}" for s in sources)
+    return "\n\n".join(f"[{s.n}] ({s.hit.source}, page {s.hit.page}{', ' + s.hit.heading if s.hit.heading else ''})"
+                       f"\n{s.hit.text}" for s in sources)
 
 
 def user_message(question: str, sources: list[Source]) -> str:

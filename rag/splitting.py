@@ -1,6 +1,15 @@
-"""Page-aware chunking: a chunk never crosses a page, so every chunk cites exactly one page."""
+"""Page-aware chunking: a chunk never crosses a page, so every chunk cites exactly one page.
+
+Each chunk also remembers the heading of its page (the title lines at the top, such as "CONSOLIDATED BALANCE
+SHEETS" or "Ⅱ. 주요 내용"), so that a chunk from the middle of a table page can still be found by its title.
+What is embedded and indexed for keywords is ``search_text``: the document's title, the heading and the chunk;
+what is shown and quoted is the chunk's own text.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -8,6 +17,55 @@ from rag.types import Chunk, Page
 
 # Paragraphs, lines, then sentence ends (English and Korean "…다."), then words.
 SEPARATORS = ["\n\n", "\n", ". ", "다. ", "? ", "! ", "; ", ", ", " ", ""]
+
+_NUMBERED = re.compile(r"^(?:(?:item|part|section|chapter|article|note)\s+[\dIVX]+[.:]?|[\dIVX]+(?:\.\d+)*[.)]|"
+                       r"[ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ]+\.?|제\s*\d+\s*[장절조항편]|[가나다라마바사]\.)\s*\S", re.I)
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}$|^-\s*\d{1,4}\s*-$|^\d{1,4}\s*/\s*\d{1,4}$", re.I)
+
+
+def looks_like_heading(line: str) -> bool:
+    line = line.strip()
+    if not 3 <= len(line) <= 90 or line.endswith((".", ",", ";", ":", "다.")) or _PAGE_NUMBER.match(line):
+        return False
+    letters = [ch for ch in line if ch.isalpha()]
+    if len(letters) < 3:
+        return False
+    if _NUMBERED.match(line):
+        return True
+    latin = [ch for ch in letters if ch.isascii()]
+    if latin and len(latin) >= 0.6 * len(letters):
+        if sum(ch.isupper() for ch in latin) >= 0.7 * len(latin):
+            return True  # ALL CAPS titles
+        return line[0].isupper() and len(line.split()) <= 6 and not re.search(r"[.!?,;]", line)  # "Financial results"
+    # Korean (or other scripts): a short line that does not stop on a particle or verb ending mid-sentence
+    return len(line) <= 30 and not re.search(r"[.!?,]", line) and line[-1] not in "은는이가을를에의로와과도만고며면서다"
+
+
+def page_heading(text: str, max_lines: int = 2) -> str:
+    """The title lines at the top of a page (after a page number, if any), joined by " / "."""
+    found: list[str] = []
+    for line in [ln.strip() for ln in text.split("\n") if ln.strip()][:6]:
+        if _PAGE_NUMBER.match(line) and not found:
+            continue
+        if not looks_like_heading(line):
+            break
+        found.append(line)
+        if len(found) == max_lines:
+            break
+    return " / ".join(found)
+
+
+def document_title(source: str) -> str:
+    """A searchable title from the file name: "ADOBE_2015_10K.pdf" -> "ADOBE 2015 10K"."""
+    return re.sub(r"[_\-.]+", " ", Path(source).stem).strip()
+
+
+def search_text(chunk: Chunk) -> str:
+    """What is embedded and indexed: the document title and page heading give a chunk its context."""
+    head = document_title(chunk.source)
+    if chunk.heading:
+        head = f"{head} | {chunk.heading}"
+    return f"{head}\n{chunk.text}"
 
 
 class Splitter:
@@ -23,6 +81,7 @@ class Splitter:
     def split(self, pages: list[Page], doc_id: str) -> list[Chunk]:
         chunks: list[Chunk] = []
         for page in pages:
+            heading = page_heading(page.text)
             for text in self._splitter.split_text(page.text):
                 if not text.strip():
                     continue
@@ -35,6 +94,7 @@ class Splitter:
                     doc_id=doc_id,
                     index=index,
                     ocr=page.ocr,
+                    heading="" if not heading or text.startswith(heading.split(" / ")[0]) else heading,
                 ))
         return chunks
 

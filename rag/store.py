@@ -275,4 +275,5 @@ def _source_filter(sources: Iterable[str] | None) -> dict[str, Any] | None:
 
 def _hit(cid: str, text: str, meta: dict[str, Any], score: float) -> Hit:
     return Hit(chunk_id=cid, text=text, source=str(meta["source"]), page=int(meta["page"]),
-               doc_id=str(meta["doc_id"]), score=score, ocr=bool(meta.get("ocr", False)))
+               doc_id=str(meta["doc_id"]), score=score, ocr=bool(meta.get("ocr", False)),
+               heading=str(meta.get("heading", "")))

@@ -47,6 +47,7 @@ class Hit:
     doc_id: str
     score: float
     ocr: bool = False
+    heading: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "page": self.page, "text": self.text, "score": round(self.score, 4)}
@@ -119,6 +120,7 @@ class DocumentInfo:
     ingested_at: str  # ISO 8601, UTC
     ocr_pages: int = 0
     path: str = ""  # where the file was read from (for page previews); may no longer exist
+    version: int = 0  # ingest pipeline version that produced the chunks (rag.ingest.VERSION)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
