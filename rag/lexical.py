@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_LATIN_OR_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9'&\-]*|\d[\d,]*(?:\.\d+)?")
+_LATIN_OR_NUMBER = re.compile(r"[a-z]+|\d[\d,]*(?:\.\d+)?")  # on lower-cased text: "Adobe's FY2015" -> adobe, s, fy, 2015
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "SH", "VV", "VA", "SL"})
 
 STOP_WORDS = frozenset(
@@ -48,13 +48,11 @@ def _kiwi() -> Any:
 
 def _latin(text: str) -> list[str]:
     words: list[str] = []
-    for match in _LATIN_OR_NUMBER.finditer(text):
-        token = match.group().lower().strip("'-&")
-        if not token or token in STOP_WORDS:
-            continue
+    for match in _LATIN_OR_NUMBER.finditer(text.lower()):
+        token = match.group()
         if token[0].isdigit():
-            words.append(token.replace(",", ""))
-        else:
+            words.append(token.rstrip(",").replace(",", ""))
+        elif len(token) > 1 and token not in STOP_WORDS:
             words.append(token)
     stemmer = _stemmer()
     return [w if w[0].isdigit() else stemmer.stemWord(w) for w in words]
