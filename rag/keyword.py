@@ -115,26 +115,30 @@ class BM25Index:
             top = top[np.argsort(-scores[top])]
             return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def coverage(self, query: str, texts: list[str]) -> list[float]:
-        """For each text, the IDF-weighted share of the query's terms it contains (1.0: all of them).
-        Terms the corpus has never seen count with the highest weight, so a question about something that is
-        not in the documents scores low even when its common words match."""
+    def weights(self, query: str) -> dict[str, tuple[float, int]]:
+        """Each query term's IDF weight and document frequency. Terms the corpus has never seen get the
+        highest weight: they are what the documents do not talk about."""
         with self._lock:
-            terms = set(tokenize(query))
-            if not terms:
-                return [0.0 for _ in texts]
             total = max(len(self._ids), 1)
-            weights = {}
-            for term in terms:
+            out = {}
+            for term in set(tokenize(query)):
                 tid = self._vocab.get(term)
                 df = int(self._doc_freq[tid]) if tid is not None and tid < len(self._doc_freq) else 0
-                weights[term] = math.log(1 + (total - df + 0.5) / (df + 0.5))
-        norm = sum(weights.values()) or 1.0
-        out = []
-        for text in texts:
-            present = set(tokenize(text)) & terms
-            out.append(sum(weights[t] for t in present) / norm)
-        return out
+                out[term] = (math.log(1 + (total - df + 0.5) / (df + 0.5)), df)
+            return out
+
+    def coverage(self, query: str, chunk_ids: list[str]) -> list[float]:
+        """For each chunk, the IDF-weighted share of the query's terms among its indexed terms (1.0: all)."""
+        weights = self.weights(query)
+        norm = sum(w for w, _ in weights.values()) or 1.0
+        with self._lock:
+            ids = {self._vocab[t]: t for t in weights if t in self._vocab}
+            out = []
+            for cid in chunk_ids:
+                i = self._position.get(cid)
+                present = set(self._tokens[i].tolist()) & ids.keys() if i is not None else set()
+                out.append(sum(weights[ids[t]][0] for t in present) / norm)
+            return out
 
     # -- internals ----------------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class Retriever:
         if not top:
             return 0.0
         keyword = self._store.keyword
-        coverage = keyword.coverage(query, [h.text for h in top]) if keyword is not None else [0.0] * len(top)
+        coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)
         weight = 0.0 if is_korean(query) else self.settings.cosine_weight
         return max(weight * max(h.score, 0.0) + (1 - weight) * c for h, c in zip(top, coverage))
 

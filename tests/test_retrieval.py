@@ -57,7 +57,7 @@ def test_coverage_weights_rare_terms(tmp_path):
     index = BM25Index(tmp_path / "idx")
     index.add([chunk(str(i), f"Company {name} revenue was high in 2023") for i, name in enumerate(["Acme", "Globex", "Initech"])])
     index.commit("s")
-    full, partial = index.coverage("What was Acme's revenue in 2023?", ["Acme revenue 2023", "Globex revenue 2023"])
+    full, partial = index.coverage("What was Acme's revenue in 2023?", ["0", "1"])
     assert full == pytest.approx(1.0)
     assert partial < 0.6  # the name is the rarest term, so missing it costs the most
 
