@@ -96,3 +96,13 @@ def test_repeated_sentences_are_dropped():
     grounder = Grounder("When was Quillon-7 commissioned?", PASSAGES)
     text = grounder.check("It was commissioned in 2017 [2]. It was commissioned in 2017 [2].", strict=False)
     assert text.count("commissioned") == 1
+
+
+def test_stopping_a_stream_early_frees_the_model(chat):
+    from langchain_core.messages import HumanMessage
+
+    stream = chat.stream([HumanMessage("Count from one to fifty in words.")], params={"max_tokens": 64})
+    next(stream)
+    stream.close()  # as the UI's stop button does
+    text, usage = chat.invoke([HumanMessage("Say hello.")], params={"max_tokens": 8})  # would wait forever if locked
+    assert text and usage.completion_tokens > 0

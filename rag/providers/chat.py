@@ -187,6 +187,10 @@ class ChatModel:
                 chunk = next(rest, None)
         except Exception as exc:
             raise self._retry.translate(exc).error from exc
+        finally:
+            close = getattr(rest, "close", None)
+            if close is not None:  # a consumer that stops early (the UI's stop button) frees the model at once
+                close()
         yield self._usage(messages, usage_meta, "".join(parts))
 
     def invoke(self, messages: list[BaseMessage], *, params: dict[str, Any] | None = None,
