@@ -35,6 +35,7 @@ class Splitter:
                     doc_id=doc_id,
                     index=index,
                     ocr=page.ocr,
+                    location=page.location,
                 ))
         return chunks
 
