@@ -6,7 +6,9 @@ all documents and within the question's own document) for: all answerable rows, 
 is not ``ok``, and the rows whose gold page has no usable text layer by ``rag.ocr.text_layer_problem``. It also
 reports how many of the numbers in the reference answers appear in the gold pages' indexed text.
 
-    python bench/ocr_eval.py [--modes never,auto,always] [--k 5] [--eval ../shared/eval/dev-ko]
+    python bench/ocr_eval.py [--modes never,auto,always,auto/plain] [--k 5] [--eval ../shared/eval/dev-ko]
+
+A mode ``X/plain`` is ``ingest.ocr: X`` with ``ingest.pdf_tables: false`` (plain pypdf text, no table rewriting).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval", default=str(Path(__file__).resolve().parents[2] / "shared/eval/dev-ko"))
-    parser.add_argument("--modes", default="never,auto,always")
+    parser.add_argument("--modes", default="never,auto,always,auto/plain")
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args()
 
@@ -67,8 +69,10 @@ def main() -> int:
     embedder = None
     results: dict[str, dict[str, object]] = {}
     for mode in args.modes.split(","):
+        ocr, _, variant = mode.partition("/")  # "auto/plain": auto OCR with ingest.pdf_tables off
         with tempfile.TemporaryDirectory() as tmp:
-            settings = load_config(environ={"RAG_STORE__PATH": tmp, "RAG_INGEST__OCR": mode})
+            settings = load_config(environ={"RAG_STORE__PATH": tmp, "RAG_INGEST__OCR": ocr,
+                                            "RAG_INGEST__PDF_TABLES": str(variant != "plain")})
             embedder = embedder or build_embedder(settings.embeddings)
             rag = Rag(settings, embedder=embedder)
             start = time.perf_counter()

@@ -60,7 +60,7 @@ class IngestSettings(_Section):
     chunk_overlap: int = Field(120, ge=0)
     ocr: Literal["auto", "always", "never"] = "auto"
     ocr_languages: str = Field("kor+eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")  # Tesseract -l
-    pdf_tables: bool = False  # PDF text in layout mode with tables as header-led rows (see rag/tables.py)
+    pdf_tables: bool = True  # PDF text in layout mode with tables as header-led rows (rag/tables.py; docs/EVAL.md)
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -44,7 +44,7 @@ class LoadOptions:
     ocr_languages: str = "kor+eng"
     ocr_dpi: int = 200
     tesseract: str = "tesseract"  # command name or path of the Tesseract binary
-    pdf_tables: bool = False  # PDF text in layout mode, tables rewritten as header-led rows (rag.tables)
+    pdf_tables: bool = True  # PDF text in layout mode, tables rewritten as header-led rows (rag.tables)
     text_lines: int = 60  # lines per section of a .txt file (and of a .md file without headings)
     docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
 

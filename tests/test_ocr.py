@@ -195,9 +195,9 @@ def test_always_without_tesseract_falls_back_to_the_text_layer(tmp_path, no_tess
 
 def test_config_reaches_the_loader(tmp_path, embedder):
     settings = load_config(environ={"RAG_STORE__PATH": str(tmp_path / "s"), "RAG_INGEST__OCR": "never",
-                                    "RAG_INGEST__OCR_LANGUAGES": "eng", "RAG_INGEST__PDF_TABLES": "true"})
+                                    "RAG_INGEST__OCR_LANGUAGES": "eng", "RAG_INGEST__PDF_TABLES": "false"})
     options = Rag(settings, embedder=embedder).ingestor.options
-    assert (options.ocr, options.ocr_languages, options.pdf_tables) == ("never", "eng", True)
+    assert (options.ocr, options.ocr_languages, options.pdf_tables) == ("never", "eng", False)
 
 
 def test_page_ranges():
