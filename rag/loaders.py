@@ -102,7 +102,12 @@ def _pdf_page(reader: Any, number: int, source: str, options: LoadOptions, ocr: 
     page = reader.pages[number - 1]
     raw = _extract(page, source, number, layout=options.pdf_tables)
     problem = text_layer_problem(raw)
-    if options.pdf_tables and raw:
+    if options.pdf_tables and problem:
+        # Layout mode returns nothing for some pages plain mode reads (seen on a Korean report): judge the
+        # text layer by plain mode, and use it.
+        raw = _extract(page, source, number, layout=False)
+        problem = text_layer_problem(raw)
+    elif options.pdf_tables:
         from rag.tables import table_text
 
         raw = table_text(raw)

@@ -57,3 +57,20 @@ def test_every_chunk_of_a_long_pdf_table_carries_its_header(tmp_path):
     # Without table mode, the later chunks lose the header: the reason for the option.
     assert not all("2021" in text and "2023" in text and "Plant 35" not in text.split("2021")[0]
                    for text in chunks_with_rows(plain)[1:])
+
+
+def test_pages_layout_mode_cannot_read_fall_back_to_plain_text(tmp_path, monkeypatch):
+    from pypdf import PageObject
+
+    from tests.conftest import ZORBLAX
+    from tests.pdfs import write_pdf
+
+    original = PageObject.extract_text
+
+    def no_layout(self, *args, **kwargs):  # what pypdf's layout mode does on some real Korean reports
+        return "" if kwargs.get("extraction_mode") == "layout" else original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", no_layout)
+    path = write_pdf(tmp_path / "t.pdf", [ZORBLAX[2]])
+    [page] = parse_file(path.read_bytes(), "t.pdf", LoadOptions(ocr="never")).pages
+    assert "Quillon-7 reactor" in page.text and not page.ocr
