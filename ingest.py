@@ -1,4 +1,4 @@
-"""Add PDFs to the store: ``python ingest.py PATH... [--json] [--config PATH]``."""
+"""Add files to the store: ``python ingest.py PATH... [--json] [--config PATH]`` or ``python ingest.py --watch FOLDER``."""
 
 import sys
 

@@ -60,13 +60,21 @@ def _print_json(value: Any) -> None:
 # -- ingest --------------------------------------------------------------------------------------------
 
 def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="PDF files or folders (searched recursively)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files (.pdf, .txt, .md, .docx) or folders (searched recursively)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--watch", metavar="FOLDER",
+                        help="ingest FOLDER, then keep re-ingesting files as they are added, changed or deleted "
+                             "(Ctrl-C stops)")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.progress import IngestProgress
 
+    if args.watch:
+        return cmd_watch(args)
+    if not args.paths:
+        raise RagError("nothing to ingest", hint="give files or folders, or --watch FOLDER")
     rag = _build(args)
     with IngestProgress(sys.stderr) as progress:
         report = rag.ingestor.ingest(args.paths, on_progress=progress)
@@ -80,6 +88,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for warning in report.warnings:
             print(f"  warning: {warning}")
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag.progress import IngestProgress
+    from rag.watch import Batch, FolderWatcher
+
+    folder = Path(args.watch)
+    if not folder.is_dir():
+        raise RagError(f"not a folder: {folder}", hint="--watch takes a folder to keep in step with the store")
+    if args.paths:
+        raise RagError("--watch takes one folder and no other paths", hint=f"python ingest.py --watch {folder}")
+    rag = _build(args)
+
+    def on_batch(batch: Batch) -> None:
+        if args.json:
+            _print_json({**batch.report.to_json(), "deleted": batch.deleted})
+            return
+        for source in batch.deleted:
+            print(f"deleted {source}", file=sys.stderr, flush=True)
+        for failure in batch.report.failed:
+            print(f"  failed: {failure.file}: {failure.reason}", file=sys.stderr, flush=True)
+        for warning in batch.report.warnings:
+            print(f"  warning: {warning}", file=sys.stderr, flush=True)
+        print(batch.summary(), file=sys.stderr, flush=True)
+
+    def ready() -> None:
+        print(f"watching {folder} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
+    FolderWatcher(rag.ingestor, rag.store, folder, progress=lambda: IngestProgress(sys.stderr),
+                  on_batch=on_batch).run(ready=ready)
+    print("stopped watching", file=sys.stderr, flush=True)
+    return EXIT_OK
 
 
 # -- search / ask ----------------------------------------------------------------------------------------
@@ -311,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def ingest_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python ingest.py", description="Add PDFs (files or folders) to the store.")
+    parser = argparse.ArgumentParser(prog="python ingest.py",
+                                     description="Add PDFs, .txt, .md and .docx files (or folders) to the store.")
     _ingest_arguments(parser)
     _common(parser)
     parser.set_defaults(func=cmd_ingest)

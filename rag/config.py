@@ -61,7 +61,8 @@ class IngestSettings(_Section):
     chunk_size: int = Field(800, ge=100, le=8000)
     chunk_overlap: int = Field(120, ge=0)
     ocr: Literal["auto", "always", "never"] = "auto"
-    ocr_languages: str = "kor+eng"
+    ocr_languages: str = Field("kor+eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")  # Tesseract -l
+    pdf_tables: bool = True  # PDF text in layout mode with tables as header-led rows (rag/tables.py; docs/EVAL.md)
 
     @field_validator("chunk_overlap")
     @classmethod

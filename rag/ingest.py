@@ -12,13 +12,15 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from rag.errors import DocumentError, RagError
 from rag.lexical import tokenize
-from rag.loaders import load, supported
+from rag.loaders import LoadOptions, parse_file, supported
 from rag.providers.embeddings import Embedder
 from rag.splitting import Splitter, search_text
 from rag.store import Store
@@ -28,19 +30,23 @@ logger = logging.getLogger(__name__)
 
 PREFETCH = 2  # files parsed ahead of the one being embedded
 # Bumped when parsing or chunking changes what is stored: documents ingested by an older version are redone.
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
     """One step of an ingest run, for progress bars: ``stage`` is parsing, embedding, added, updated,
-    skipped or failed; ``done`` files of ``total`` are finished."""
+    skipped or failed; ``done`` files of ``total`` are finished. While a file is parsed, ``page`` of ``pages``
+    are read; while it is embedded, ``page`` of ``pages`` counts chunks instead (``unit`` says which)."""
 
     file: str
     stage: str
     done: int
     total: int
     detail: str = ""
+    page: int = 0
+    pages: int = 0
+    unit: str = "page"
 
 
 OnProgress = Callable[[Progress], None]
@@ -54,6 +60,7 @@ class Parsed:
     chunks: list[Chunk]
     path: str = ""
     terms: list[list[str]] | None = None  # keyword-search tokens of each chunk
+    warnings: list[str] = field(default_factory=list)
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Failure]]:
@@ -83,11 +90,16 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+EMBED_BATCH = 256  # chunks per embedding call, so a large file shows progress while it is embedded
+
+
 class Ingestor:
-    def __init__(self, store: Store, embedder_factory: Callable[[], Embedder], splitter: Splitter) -> None:
+    def __init__(self, store: Store, embedder_factory: Callable[[], Embedder], splitter: Splitter,
+                 options: LoadOptions | None = None) -> None:
         self._store = store
         self._embedder_factory = embedder_factory  # called only when something needs embedding
         self._splitter = splitter
+        self.options = options or LoadOptions()
 
     def ingest(self, paths: Iterable[str | Path], on_progress: OnProgress | None = None,
                names: dict[Path, str] | None = None) -> IngestReport:
@@ -135,19 +147,29 @@ class Ingestor:
 
             def submit_next() -> None:
                 item = next(upcoming, None)
-                if item is not None:
-                    queue.append((item, pool.submit(self.parse_file, item[1], item[2])))
+                if item is None:
+                    return
+                done, path, source, _ = item
+
+                def on_page(page: int, pages: int, source: str = source, done: int = done) -> None:
+                    notify(Progress(source, "parsing", done, total, f"page {page}/{pages}", page, pages))
+
+                queue.append((item, pool.submit(self.parse_file, path, source, on_page)))
 
             for _ in range(PREFETCH):
                 submit_next()
             while queue:
                 (done, path, source, existing), future = queue.popleft()
                 submit_next()
-                notify(Progress(source, "parsing", done, total))
+
+                def on_embedded(count: int, chunks: int, source: str = source, done: int = done) -> None:
+                    notify(Progress(source, "embedding", done, total, f"{count}/{chunks} chunks", count, chunks, "chunk"))
+
                 try:
                     parsed = future.result()
-                    notify(Progress(source, "embedding", done, total, f"{len(parsed.chunks)} chunks"))
-                    self.write(parsed)
+                    notify(Progress(source, "embedding", done, total, f"{len(parsed.chunks)} chunks", 0,
+                                    len(parsed.chunks), "chunk"))
+                    self.write(parsed, on_embedded=on_embedded)
                 except RagError as exc:
                     if not isinstance(exc, DocumentError):
                         raise  # config, embedding-model or provider trouble: every other file would fail the same way
@@ -160,26 +182,35 @@ class Ingestor:
                     report.failed.append(Failure(source, reason))
                     notify(Progress(source, "failed", done + 1, total, reason))
                     continue
+                report.warnings.extend(parsed.warnings)
                 (report.added if existing is None else report.updated).append(source)
                 notify(Progress(source, "added" if existing is None else "updated", done + 1, total,
                                 f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
 
-    def parse_file(self, path: Path, source: str) -> Parsed:
+    def parse_file(self, path: Path, source: str, on_page: Callable[[int, int], None] | None = None) -> Parsed:
         """Read, hash and parse one file (runs in the parse thread)."""
         data = path.read_bytes()
-        return self.parse(data, source, file_hash(data), path=str(path))
+        return self.parse(data, source, file_hash(data), path=str(path), on_page=on_page)
 
-    def parse(self, data: bytes, source: str, doc_id: str, path: str = "") -> Parsed:
-        pages = load(data, source)
-        chunks = self._splitter.split(pages, doc_id)
+    def parse(self, data: bytes, source: str, doc_id: str, path: str = "",
+              on_page: Callable[[int, int], None] | None = None) -> Parsed:
+        loaded = parse_file(data, source, self.options, on_page)
+        chunks = self._splitter.split(loaded.pages, doc_id)
         if not chunks:
-            raise DocumentError("no text found in the file", hint="if it is a scan, enable OCR (ingest.ocr: auto)")
-        return Parsed(source, doc_id, pages, chunks, path, [tokenize(search_text(c)) for c in chunks])
+            raise DocumentError("no text found in the file", hint="check that the file is not empty")
+        return Parsed(source, doc_id, loaded.pages, chunks, path, [tokenize(search_text(c)) for c in chunks],
+                      loaded.warnings)
 
-    def write(self, parsed: Parsed) -> DocumentInfo:
+    def write(self, parsed: Parsed, on_embedded: Callable[[int, int], None] | None = None) -> DocumentInfo:
         embedder = self._embedder_factory()
         self._store.check_embedding(embedder.provider, embedder.model)
-        vectors = embedder.embed_documents([search_text(c) for c in parsed.chunks])
+        texts = [search_text(c) for c in parsed.chunks]
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            parts.append(embedder.embed_documents(texts[start:start + EMBED_BATCH]))
+            if on_embedded is not None:
+                on_embedded(min(start + EMBED_BATCH, len(texts)), len(texts))
+        vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         info = DocumentInfo(
             source=parsed.source,
             doc_id=parsed.doc_id,

@@ -14,6 +14,7 @@ from rag.cache import AnswerCache
 from rag.config import LLMSettings, Settings
 from rag.generation import Answerer
 from rag.ingest import Ingestor
+from rag.loaders import LoadOptions
 from rag.providers import ChatModel, Embedder, build_chat_model, build_embedder
 from rag.retrieval import Retriever
 from rag.splitting import Splitter
@@ -54,8 +55,9 @@ class Rag:
                                                                        max_retries=settings.llm.max_retries))
         self._chat = Lazy((lambda: chat) if chat else lambda: build_chat_model(settings.llm))
         self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
-        self.ingestor = Ingestor(self.store, self.embedder, Splitter(settings.ingest.chunk_size,
-                                                                     settings.ingest.chunk_overlap))
+        self.ingestor = Ingestor(self.store, self.embedder,
+                                 Splitter(settings.ingest.chunk_size, settings.ingest.chunk_overlap),
+                                 LoadOptions.from_settings(settings.ingest))
         self.cache = AnswerCache.in_store(settings.store.path) if settings.llm.cache else None
         self.answerer = Answerer(self.retriever, self.chat, settings.retrieval, settings.llm, self.cache)
 

@@ -95,6 +95,7 @@ class Splitter:
                     index=index,
                     ocr=page.ocr,
                     heading="" if not heading or text.startswith(heading.split(" / ")[0]) else heading,
+                    location=page.location,
                 ))
         return chunks
 

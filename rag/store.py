@@ -217,7 +217,7 @@ class Store:
             for cid, text, meta in zip(result["ids"], result["documents"], result["metadatas"]):
                 yield Chunk(id=cid, text=text, source=meta["source"], page=int(meta["page"]), doc_id=meta["doc_id"],
                             index=int(meta.get("chunk", 0)), ocr=bool(meta.get("ocr", False)),
-                            heading=str(meta.get("heading", "")))
+                            heading=str(meta.get("heading", "")), location=str(meta.get("location", "")))
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -276,4 +276,4 @@ def _source_filter(sources: Iterable[str] | None) -> dict[str, Any] | None:
 def _hit(cid: str, text: str, meta: dict[str, Any], score: float) -> Hit:
     return Hit(chunk_id=cid, text=text, source=str(meta["source"]), page=int(meta["page"]),
                doc_id=str(meta["doc_id"]), score=score, ocr=bool(meta.get("ocr", False)),
-               heading=str(meta.get("heading", "")))
+               heading=str(meta.get("heading", "")), location=str(meta.get("location", "")))

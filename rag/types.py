@@ -14,6 +14,7 @@ class Page:
     page: int  # 1-based
     text: str
     ocr: bool = False  # text came from OCR, not from the file's text layer
+    location: str = ""  # what ``page`` means for non-PDF files: "lines 61-120", "section 3: Results"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Chunk:
     index: int  # position of the chunk within its document
     ocr: bool = False
     heading: str = ""  # nearest heading above the chunk, when one was detected
+    location: str = ""  # Page.location of the chunk's page (non-PDF files)
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {"source": self.source, "page": self.page, "doc_id": self.doc_id, "chunk": self.index}
@@ -33,6 +35,8 @@ class Chunk:
             meta["ocr"] = True
         if self.heading:
             meta["heading"] = self.heading
+        if self.location:
+            meta["location"] = self.location
         return meta
 
 
@@ -48,9 +52,13 @@ class Hit:
     score: float
     ocr: bool = False
     heading: str = ""
+    location: str = ""  # Chunk.location (metadata "location"), for non-PDF files
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "page": self.page, "text": self.text, "score": round(self.score, 4)}
+        data = {"source": self.source, "page": self.page, "text": self.text, "score": round(self.score, 4)}
+        if self.location:
+            data["location"] = self.location
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,8 @@ def test_cache_file_holds_no_secrets_or_questions(openai_server, settings, corpu
     rag.answerer.ask(QUESTION)
     assert rag.answerer.ask(QUESTION).cached
     data = b"".join(p.read_bytes() for p in settings.store.path.glob("answer-cache.sqlite3*"))
-    assert data and TEST_OPENAI_KEY.encode() not in data and b"apprentices" not in data
+    assert data and TEST_OPENAI_KEY.encode() not in data
+    assert QUESTION.encode() not in data  # rows are keyed by a hash; the answer itself may quote the passages
 
 
 def test_key_ignores_credentials_in_the_url_but_not_the_rest():
