@@ -115,3 +115,20 @@ def ask(page: Any, question: str, timeout: float = 300_000) -> Any:
     page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length > n", arg=[ANSWERED, before],
                            timeout=timeout)
     return page.locator(ANSWERED).last
+
+
+_WATCH = """([name, selector, pattern]) => { window[name] = [];
+  new MutationObserver(() => { for (const el of document.querySelectorAll(selector)) {
+      const match = el.innerText.match(new RegExp(pattern));
+      if (match && !window[name].includes(match[0])) window[name].push(match[0]); } })
+    .observe(document.body, {childList: true, subtree: true, characterData: true}); }"""
+
+
+def watch(page: Any, name: str, selector: str, pattern: str = r"\S[\s\S]*") -> None:
+    """From now on, record in the page every distinct text matching ``pattern`` that elements matching
+    ``selector`` show, however briefly (streamed tokens, retry notices). Read it back with ``seen``."""
+    page.evaluate(_WATCH, [name, selector, pattern])
+
+
+def seen(page: Any, name: str) -> list[str]:
+    return page.evaluate(f"window[{name!r}]")

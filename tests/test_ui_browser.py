@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ANSWERED, AppServer, ask, launch_browser, open_app, upload
+from tests.browser import ANSWERED, AppServer, ask, launch_browser, open_app, seen, upload, watch
 from tests.conftest import ZORBLAX
 from tests.pdfs import write_pdf
 
 pytestmark = pytest.mark.slow
-
-WATCH_STREAMING = """() => { window.__streamed = false;
-  new MutationObserver(() => { if (document.querySelector('#chat .answer.streaming')) window.__streamed = true; })
-    .observe(document.querySelector('#chat'), {childList: true, subtree: true, characterData: true}); }"""
-
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
@@ -58,9 +53,9 @@ def test_upload_ask_cited_answer_refusal_and_delete(page, tmp_path, app):
     assert (Path(app.folder) / "uploads" / "zorblax-review.pdf").is_file()  # kept for previews; the broken one is not
     assert not (Path(app.folder) / "uploads" / "broken.pdf").exists()
 
-    page.evaluate(WATCH_STREAMING)
+    watch(page, "streamed", "#chat .answer.streaming")
     answer = ask(page, "How many megawatts does the Quillon-7 reactor produce?")
-    assert page.evaluate("window.__streamed"), "the answer was not shown while it streamed"
+    assert seen(page, "streamed"), "the answer was not shown while it streamed"
     assert "grounded" in answer.get_attribute("class")
     text = answer.inner_text()
     assert "418" in text
@@ -137,27 +132,24 @@ def test_provider_errors_are_readable_and_retries_are_shown(page, tmp_path, free
         page.locator("#provider input").click()
         page.get_by_role("option", name=provider, exact=True).click()
         page.fill("#base-url textarea, #base-url input", base_url)
-        page.evaluate("() => { const s = document.querySelector('#model-status'); s.dataset.before = s.innerText; }")
+        before = page.locator("#model-status .model-status").get_attribute("data-seq")
         page.click("#apply-model")
-        page.wait_for_function("() => { const s = document.querySelector('#model-status');"
-                               " return s.querySelector('.ok, .error') && s.innerText !== s.dataset.before; }")
-        return page.inner_text("#model-status")
+        page.wait_for_function("seq => document.querySelector('#model-status .model-status').dataset.seq !== seq",
+                               arg=before)
+        return page.inner_text("#model-status .model-status")
 
     status = use("openai")
     assert "no OpenAI API key found" in status and "OPENAI_API_KEY" in status  # the message and its fix
 
     try:
         assert "Now using openai" in use("openai", f"http://127.0.0.1:{free_port_closed}/v1")
-        page.evaluate("""() => { window.__retries = [];
-          new MutationObserver(() => { const t = document.querySelector('#chat').innerText;
-            const m = t.match(/retrying \\((\\d)\\/(\\d)\\)/); if (m && !window.__retries.includes(m[0])) window.__retries.push(m[0]); })
-          .observe(document.querySelector('#chat'), {childList: true, subtree: true, characterData: true}); }""")
+        watch(page, "retries", "#chat .answer", r"retrying \(\d/\d\)")
         error = ask(page, "How many megawatts does the Quillon-7 reactor produce?")
         assert "error" in error.get_attribute("class")
         text = error.inner_text()
         assert "cannot connect" in text and "Fix" in text
         assert "Traceback" not in page.inner_text("body")
-        assert page.evaluate("window.__retries"), "no retry notice was shown"
+        assert "retrying (1/3)" in seen(page, "retries"), "no retry notice was shown"
     finally:
         assert "Now using llamacpp" in use("llamacpp")
 
@@ -183,6 +175,7 @@ def test_login_is_required_when_configured(browser, tmp_path):
             page.fill("input[type=password]", "wrong")
             page.keyboard.press("Enter")
             page.get_by_text("Incorrect", exact=False).first.wait_for()
+            page.locator("input[type=text]").first.fill("reader")  # the form is cleared after a failure
             page.fill("input[type=password]", "s3cret-pass")
             page.keyboard.press("Enter")
             page.wait_for_selector("#library")

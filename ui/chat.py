@@ -79,7 +79,9 @@ class ChatPanel:
         """``selected``/``known``: chosen and listed documents; ``params``: temperature, top_p, max_tokens, k."""
         inputs = [self.question, self.conversation, lang, selected, known, *params]
         outputs = [self.question, self.chatbot, self.conversation, self.sources, self.status]
-        events = [trigger(self.respond, inputs, outputs, concurrency_limit=4)
+        # always_last: a question sent while the previous answer is being finished runs next, instead of being
+        # ignored (Gradio's default for a running event)
+        events = [trigger(self.respond, inputs, outputs, concurrency_limit=4, trigger_mode="always_last")
                   for trigger in (self.send.click, self.question.submit)]
         self.stop.click(self.stopped, [self.conversation, lang], [self.chatbot, self.conversation, self.status],
                         cancels=events)
@@ -171,8 +173,8 @@ class ChatPanel:
             return render.sources_panel([], "", "", lang)
         answer, question = conv.answers[conv.shown]
         views = self._views.build(answer, previews=previews)
-        shown_question = answer.question or question
-        return render.sources_panel(views, shown_question, str(conv.shown), lang, refused=answer.refused)
+        return render.sources_panel(views, question, str(conv.shown), lang, refused=answer.refused,
+                                    searched=answer.question)
 
     def sources_html(self, conv: Conversation, lang: str) -> str:
         return self._panel(conv, lang)

@@ -80,7 +80,7 @@ class LibraryPanel:
     def wire(self, lang: gr.State) -> None:
         self.files.upload(self.upload, [self.files, self.selected, self.known, lang],
                           [self.results, self.rows, *self.outputs(), self.files], concurrency_limit=1,
-                          show_progress="minimal")
+                          show_progress="full", show_progress_on=[self.files], trigger_mode="multiple")
         self.delete.click(self.ask_delete, [self.pick, lang], [self.confirm_box, self.confirm_text, self.results])
         self.cancel.click(lambda: (gr.update(visible=False), ""), None, [self.confirm_box, self.confirm_text])
         self.confirm.click(self.do_delete, [self.pick, self.selected, self.known, lang],

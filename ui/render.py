@@ -152,21 +152,23 @@ class SourceView:
     missing_path: str = ""  # the document's file is gone: no preview
 
 
-def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang: str, *, refused: bool = False) -> str:
+def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang: str, *, refused: bool = False,
+                  searched: str = "") -> str:
+    """The passages behind one answer to ``question``; words of the question and of the question actually
+    ``searched`` (a follow-up rewritten with its context) are highlighted in them."""
     if not question:
         return f'<div class="sources empty">{esc(t("sources_empty", lang))}</div>'
     head = f'<div class="sources-head">{esc(t("sources_for", lang, question=question))}</div>'
+    words = f"{question} {searched}" if searched and searched != question else question
     if not views:
         return f'<div class="sources">{head}<p class="muted">{esc(t("sources_none", lang))}</p></div>'
     cited = [v for v in views if v.cited]
     others = [v for v in views if not v.cited]
-    if refused or not cited:  # nothing cited: show what was searched, all open
-        cited, others = [], list(views)
-        body = "".join(_card(v, question, anchor, lang) for v in others)
-        return f'<div class="sources">{head}{body}</div>'
-    body = "".join(_card(v, question, anchor, lang) for v in cited)
+    if refused or not cited:  # nothing cited: show all that was searched, open
+        return f'<div class="sources">{head}{"".join(_card(v, words, anchor, lang) for v in views)}</div>'
+    body = "".join(_card(v, words, anchor, lang) for v in cited)
     if others:
-        rest = "".join(_card(v, question, anchor, lang) for v in others)
+        rest = "".join(_card(v, words, anchor, lang) for v in others)
         body += (f'<details class="more"><summary>{esc(t("not_cited", lang, n=len(others)))}</summary>'
                  f"{rest}</details>")
     return f'<div class="sources">{head}{body}</div>'

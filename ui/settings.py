@@ -3,6 +3,7 @@ and the per-answer parameters (temperature, top_p, max_tokens, k), which are thi
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 class SettingsPanel:
     def __init__(self, rag: Rag, labels: Labels) -> None:
         self._rag = rag
+        self._seq = itertools.count(1)
         llm = rag.settings.llm
         lang = DEFAULT
         with labels.add(gr.Accordion(t("settings", lang), open=False, elem_id="settings"), label="settings"):
@@ -46,12 +48,14 @@ class SettingsPanel:
     def params(self) -> list[Any]:
         return [self.temperature, self.top_p, self.max_tokens, self.k]
 
-    def current(self, lang: str) -> str:
+    def current(self, lang: str, result: str = "") -> str:
+        """What the status shows: the result of the last switch (if any), then the model in use. ``data-seq``
+        changes with every rendering, so a page (or a test) can tell a new result from the previous one."""
         llm = self._rag.settings.llm
         model = llm.model or t("model_default", lang)
-        note = t("model_applies_all", lang)
-        return (f'<div class="muted small">{render.esc(t("current_model", lang, provider=llm.provider, model=model))}'
-                f"<br>{render.esc(note)}</div>")
+        now = render.esc(t("current_model", lang, provider=llm.provider, model=model))
+        return (f'<div class="model-status" data-seq="{next(self._seq)}">{result}<div class="muted small">{now}<br>'
+                f'{render.esc(t("model_applies_all", lang))}</div></div>')
 
     def wire(self, lang: gr.State) -> None:
         self.apply.click(self.use_model, [self.provider, self.model, self.base_url, self.temperature, self.top_p,
@@ -71,10 +75,10 @@ class SettingsPanel:
             name = self._rag.chat().name
         except RagError as exc:
             self._rag.use_llm(previous)
-            return render.error(exc, lang) + self.current(lang)
+            return self.current(lang, render.error(exc, lang))
         except Exception as exc:  # noqa: BLE001 - e.g. a pydantic ValidationError on a bad value
             logger.warning("switching the model failed: %s", exc)
             self._rag.use_llm(previous)
-            return render.error(exc, lang) + self.current(lang)
+            return self.current(lang, render.error(exc, lang))
         done = t("model_switched", lang, provider=provider, model=name)
-        return f'<div class="ok">{render.esc(done)}</div>' + self.current(lang)
+        return self.current(lang, f'<div class="ok">{render.esc(done)}</div>')

@@ -26,7 +26,7 @@ def safe_name(name: str) -> str:
     """A file name safe to create in the uploads folder: no folders (``../``, ``C:\\``), no control or shell-hostile
     characters, no leading dot, not too long; letters of any script (Korean included) are kept."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = " ".join(_UNSAFE.sub("_", name).split()).strip(". ")
+    name = " ".join(_UNSAFE.sub("_", " ".join(name.split())).split()).strip(". ")
     stem, dot, suffix = name.rpartition(".")
     if not dot or not stem:
         stem, suffix = name, ""
