@@ -107,6 +107,11 @@ def test_script_in_a_pdf_is_shown_as_text(page, tmp_path):
     assert page.locator("#sources script, #chat script, #sources img[src=x]").count() == 0  # ... not as markup
     assert page.dialogs == []
 
+    page.locator("#use-docs label", has_text="notes.pdf").click()  # the chat may no longer use it
+    reply = ask(page, "What is the vault code of Orlen Ridge?")
+    assert reply.get_attribute("class").split()[-1] in ("notice", "refusal")
+    assert "notes.pdf" not in reply.inner_text()
+
 
 def test_language_follows_the_browser_and_can_be_switched(app, browser):
     page = open_app(browser, app.url, locale="ko-KR")

@@ -83,8 +83,9 @@ class ChatPanel:
         # ignored (Gradio's default for a running event)
         events = [trigger(self.respond, inputs, outputs, concurrency_limit=4, trigger_mode="always_last")
                   for trigger in (self.send.click, self.question.submit)]
-        self.stop.click(self.stopped, [self.conversation, lang], [self.chatbot, self.conversation, self.status],
-                        cancels=events)
+        # the note goes in after the cancellation, so no late update of the cancelled stream can overwrite it
+        self.stop.click(None, None, None, cancels=events, queue=False).then(
+            self.stopped, [self.conversation, lang], [self.chatbot, self.conversation, self.status])
         for trigger in (self.new_chat.click, self.chatbot.clear):
             trigger(self.clear, [lang], [self.chatbot, self.conversation, self.sources, self.status], cancels=events)
         self.chatbot.select(self.select, [self.conversation, lang], [self.conversation, self.sources])

@@ -221,9 +221,9 @@ def library(docs: Sequence[DocumentInfo], lang: str) -> str:
 
 
 def _when(iso: str) -> str:
-    """ISO UTC time as local 'YYYY-MM-DD HH:MM' (the server's time zone)."""
+    """ISO UTC time as the local date (the server's time zone); the full time is in the cell's tooltip."""
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d")
     except ValueError:
         return iso
 
