@@ -122,6 +122,8 @@ def test_language_follows_the_browser_and_can_be_switched(app, browser):
         page.wait_for_function("() => document.querySelector('#title').innerText.includes('Chat with your PDFs')")
         assert "Send" in page.inner_text("#send")
         assert "Documents the chat may use" in page.inner_text("#use-docs")
+        library = page.inner_text("#library")
+        assert "Name" in library or "No documents yet" in library  # panels are redrawn too
     finally:
         page.context.close()
 

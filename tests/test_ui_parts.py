@@ -173,3 +173,14 @@ def test_launch_options_are_safe_by_default(settings):
     assert options["max_file_size"] == "100mb"
     assert str(settings.app.upload_dir) in options["allowed_paths"]
     assert str(settings.store.path) in options["blocked_paths"]
+
+
+def test_upload_results_are_redrawn_in_either_language():
+    rows = [render.FileRow("a.pdf", "added", pages=4, chunks=9), render.FileRow("b.pdf")]
+    rows[1].fail(key="too_large", size="120.0", limit=100)
+    english, korean = render.ingest_results(rows, "en"), render.ingest_results(rows, "ko")
+    assert "added: 4 pages, 9 chunks" in english and "120.0 MB; the limit is 100 MB" in english
+    assert "추가됨: 4쪽, 조각 9개" in korean and "한도는 100MB" in korean
+    failed = render.FileRow("c.pdf")
+    failed.fail("not a PDF: no %PDF header")
+    assert 'data-stage="failed"' in render.ingest_results([failed], "ko") and "not a PDF" in render.stage_label(failed, "ko")

@@ -175,7 +175,7 @@ class ChatPanel:
         answer, question = conv.answers[conv.shown]
         views = self._views.build(answer, previews=previews)
         return render.sources_panel(views, question, str(conv.shown), lang, refused=answer.refused,
-                                    searched=answer.question)
+                                    searched=answer.question, several=len(conv.answers) > 1)
 
     def sources_html(self, conv: Conversation, lang: str) -> str:
         return self._panel(conv, lang)

@@ -91,17 +91,16 @@ class LibraryPanel:
         rows: list[render.FileRow] = []
         staged: dict[Path, tuple[render.FileRow, Staged]] = {}
         for temp in map(Path, files or []):
-            name = safe_name(_original_name(temp))
+            name = safe_name(temp.name)  # Gradio keeps the browser's file name as the temporary file's name
             row = render.FileRow(name)
             rows.append(row)
-            failure = self._check(temp, name, rows, lang)
-            if failure:
-                row.stage, row.detail = "failed", failure
+            self._check(temp, row, rows)
+            if row.stage == "failed":
                 continue
             try:
                 stage = self._uploads.stage(temp, name)
             except OSError as exc:
-                row.stage, row.detail = "failed", str(exc.strerror or exc)
+                row.fail(str(exc.strerror or exc))
                 continue
             staged[stage.path.resolve()] = (row, stage)
         keep = (render.ingest_results(rows, lang), rows)
@@ -121,7 +120,7 @@ class LibraryPanel:
             for item in batch:
                 if isinstance(item, Progress) and item.file in by_name:
                     row = by_name[item.file]
-                    row.stage, row.detail = item.stage, self._detail(item, lang)
+                    self._update(row, item)
                     progress((item.done, item.total), desc=t("progress", lang, file=item.file,
                                                              stage=render.stage_label(row, lang)))
                 elif isinstance(item, worker.Finished):
@@ -129,33 +128,36 @@ class LibraryPanel:
                 elif isinstance(item, worker.Failed):
                     error = item.error
             yield (render.ingest_results(rows, lang), rows, *[gr.update()] * 4, gr.update())
-        added = self._settle(staged, report, error, lang)
+        added = self._settle(staged, report, error)
         yield (render.ingest_results(rows, lang), rows, *self.refreshed(lang, selected, known, added), None)
 
-    def _detail(self, item: Progress, lang: str) -> str:
+    def _update(self, row: render.FileRow, item: Progress) -> None:
+        row.stage = item.stage
         if item.stage == "embedding":
             count = item.detail.split()[0] if item.detail else ""
-            return t("n_chunks", lang, n=count) if count.isdigit() else item.detail
-        if item.stage in ("added", "updated"):
+            row.chunks = int(count) if count.isdigit() else 0
+        elif item.stage in ("added", "updated"):
             info = self._rag.store.document(item.file)
-            return t("doc_counts", lang, pages=info.pages, chunks=info.chunks) if info else item.detail
-        return item.detail if item.stage == "failed" else ""
+            row.pages, row.chunks = (info.pages, info.chunks) if info else (0, 0)
+        elif item.stage == "failed":
+            row.fail(item.detail)
 
-    def _check(self, temp: Path, name: str, rows: list[render.FileRow], lang: str) -> str:
-        """Why this upload cannot be ingested, or ''."""
-        if not supported(Path(name)):
-            return t("unsupported", lang, suffix=Path(name).suffix or "?", supported=", ".join(sorted(LOADERS)))
-        if sum(1 for r in rows if r.name == name) > 1:
-            return t("same_name", lang)
-        try:
-            self._uploads.check_size(temp)
-        except DocumentError:
-            size = temp.stat().st_size / 1024 / 1024
-            return t("too_large", lang, size=f"{size:.1f}", limit=self._uploads.max_mb)
-        return ""
+    def _check(self, temp: Path, row: render.FileRow, rows: list[render.FileRow]) -> None:
+        """Mark the row failed when this upload cannot be ingested."""
+        suffix = Path(row.name).suffix
+        if not supported(Path(row.name)):
+            row.fail(key="unsupported", suffix=suffix or "?", supported=", ".join(sorted(LOADERS)))
+        elif sum(1 for r in rows if r.name == row.name) > 1:
+            row.fail(key="same_name")
+        else:
+            try:
+                self._uploads.check_size(temp)
+            except DocumentError:
+                size = temp.stat().st_size / 1024 / 1024
+                row.fail(key="too_large", size=f"{size:.1f}", limit=self._uploads.max_mb)
 
     def _settle(self, staged: dict[Path, tuple[render.FileRow, Staged]], report: IngestReport | None,
-                error: BaseException | None, lang: str) -> tuple[str, ...]:
+                error: BaseException | None) -> tuple[str, ...]:
         """Keep the uploaded copies that were ingested, put back or remove the others; say what went wrong."""
         failed = {f.file: f.reason for f in report.failed} if report else {}
         for row, stage in staged.values():
@@ -163,9 +165,8 @@ class LibraryPanel:
                 self._uploads.commit(stage)
                 continue
             self._uploads.rollback(stage)
-            if row.stage not in ("failed",):
-                row.stage = "failed"
-                row.detail = failed.get(row.name) or _describe(error, lang)
+            if row.stage != "failed":
+                row.fail(failed.get(row.name) or _describe(error))
         if error is not None and not isinstance(error, RagError):
             logger.error("upload failed", exc_info=error)
         return tuple(report.added + report.updated) if report else ()
@@ -189,14 +190,9 @@ class LibraryPanel:
         return (hidden, message, *self.refreshed(lang, selected, known))
 
 
-def _original_name(temp: Path) -> str:
-    """Gradio keeps the browser's file name as the last part of its temporary path."""
-    return temp.name
-
-
-def _describe(error: BaseException | None, lang: str) -> str:
+def _describe(error: BaseException | None) -> str:
     if isinstance(error, RagError):
-        return f"{error.message} ({error.hint})" if error.hint else error.message
+        return str(error)  # message (hint)
     if error is not None:
-        return t("unexpected", lang, error=f"{type(error).__name__}: {error}")
+        return f"{type(error).__name__}: {error}"
     return ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from rag.errors import RagError
@@ -153,12 +153,15 @@ class SourceView:
 
 
 def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang: str, *, refused: bool = False,
-                  searched: str = "") -> str:
+                  searched: str = "", several: bool = False) -> str:
     """The passages behind one answer to ``question``; words of the question and of the question actually
-    ``searched`` (a follow-up rewritten with its context) are highlighted in them."""
+    ``searched`` (a follow-up rewritten with its context) are highlighted in them. ``several``: the chat holds
+    other answers, which the user can click to see theirs."""
     if not question:
         return f'<div class="sources empty">{esc(t("sources_empty", lang))}</div>'
     head = f'<div class="sources-head">{esc(t("sources_for", lang, question=question))}</div>'
+    if several:
+        head += f'<div class="muted small">{esc(t("sources_pick", lang))}</div>'
     words = f"{question} {searched}" if searched and searched != question else question
     if not views:
         return f'<div class="sources">{head}<p class="muted">{esc(t("sources_none", lang))}</p></div>'
@@ -230,19 +233,33 @@ def _when(iso: str) -> str:
 
 @dataclass(slots=True)
 class FileRow:
-    """One uploaded file's line in the upload results: ``stage`` as in rag.ingest.Progress, or waiting."""
+    """One uploaded file's line in the upload results: ``stage`` as in rag.ingest.Progress, or waiting. The
+    text is made when drawn, so the rows can be redrawn in the other language."""
 
     name: str
     stage: str = "waiting"
-    detail: str = ""
+    pages: int = 0
+    chunks: int = 0
+    reason: str = ""  # why it failed, as the library said it
+    reason_key: str = ""  # or why it failed, as a TEXT key with values (checks made by the UI)
+    reason_values: dict[str, object] = field(default_factory=dict)
+
+    def fail(self, reason: str = "", key: str = "", **values: object) -> None:
+        self.stage, self.reason, self.reason_key, self.reason_values = "failed", reason, key, values
 
 
 _STAGE_CLASS = {"added": "ok", "updated": "ok", "skipped": "same", "failed": "bad"}
 
 
 def stage_label(row: FileRow, lang: str) -> str:
-    key = f"st_{row.stage}" if f"st_{row.stage}" in TEXT else "st_parsing"
-    return t(key, lang, detail=row.detail)
+    if row.stage == "embedding":
+        return t("st_embedding", lang, detail=t("n_chunks", lang, n=row.chunks))
+    if row.stage in ("added", "updated"):
+        return t(f"st_{row.stage}", lang, detail=t("doc_counts", lang, pages=row.pages, chunks=row.chunks))
+    if row.stage == "failed":
+        reason = t(row.reason_key, lang, **row.reason_values) if row.reason_key else row.reason
+        return t("st_failed", lang, detail=reason)
+    return t(f"st_{row.stage}" if f"st_{row.stage}" in TEXT else "st_parsing", lang)
 
 
 def ingest_results(rows: Sequence[FileRow], lang: str) -> str:
