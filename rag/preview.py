@@ -101,6 +101,16 @@ class PageRenderer:
         tmp.replace(out)
         return Preview(out, page, located)
 
+    def forget(self, doc_id: str) -> int:
+        """Delete the cached previews of a document (when it is deleted); returns how many were removed."""
+        if not doc_id or not self.cache_dir.is_dir():
+            return 0
+        removed = 0
+        for image in self.cache_dir.glob(f"{doc_id[:12]}-p*.png"):
+            image.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     def _draw(self, pdf: Path, page_no: int, passage: str):  # -> (PIL image, whether the passage was marked)
         import pypdfium2 as pdfium
         from PIL import ImageDraw

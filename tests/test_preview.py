@@ -66,6 +66,7 @@ def test_preview_marks_the_cited_passage_on_its_page(tmp_path, pages, page_no):
     assert not unmarked.located and marked_rows(unmarked.image) == []
     again = renderer.render(pdf, page_no, chunk.text, doc_id=chunk.doc_id)
     assert again == preview  # cached
+    assert renderer.forget(chunk.doc_id) == 2 and not preview.image.exists()
 
 
 def test_a_scanned_page_is_previewed_without_marks(tmp_path):

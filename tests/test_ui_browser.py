@@ -92,6 +92,7 @@ def test_upload_ask_cited_answer_refusal_and_delete(page, tmp_path, app):
     page.wait_for_function("() => !document.querySelector('#library').innerText.includes('zorblax-review.pdf')")
     assert "Deleted" in page.inner_text("#ingest-results")
     assert not (Path(app.folder) / "uploads" / "zorblax-review.pdf").exists()
+    assert not list((Path(app.folder) / "uploads" / ".previews").glob("*.png"))  # its page previews went too
     assert page.dialogs == []
 
 

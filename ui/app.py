@@ -38,7 +38,8 @@ def served_folders(settings: Settings) -> list[Path]:
 def build(rag: Rag) -> gr.Blocks:
     settings = rag.settings
     uploads = UploadFolder(settings.app.upload_dir, settings.app.max_upload_mb)
-    views = SourceViews(rag.store, PageRenderer(uploads.previews), served_folders(settings), blocked=[settings.store.path])
+    previews = PageRenderer(uploads.previews)
+    views = SourceViews(rag.store, previews, served_folders(settings), blocked=[settings.store.path])
     labels = Labels()
     fixed = settings.app.language if settings.app.language != "auto" else None
 
@@ -51,7 +52,7 @@ def build(rag: Rag) -> gr.Blocks:
                               elem_id="language")
         with gr.Row(elem_id="main"):
             with gr.Column(scale=3, min_width=300, elem_id="left"):
-                library = LibraryPanel(rag, uploads, labels)
+                library = LibraryPanel(rag, uploads, previews, labels)
                 settings_panel = SettingsPanel(rag, labels)
             with gr.Column(scale=5, min_width=380, elem_id="center"):
                 chat = ChatPanel(rag, views, labels)
@@ -61,12 +62,6 @@ def build(rag: Rag) -> gr.Blocks:
         library.wire(lang)
         settings_panel.wire(lang)
         chat.wire(lang, library.selected, library.known, settings_panel.params)
-
-        relabel = [*labels.components, library.results, library.table, chat.sources, settings_panel.model_status]
-
-        def redraw(code: str, rows: list[render.FileRow], conv: Conversation) -> list[Any]:
-            return [*labels.updates(code), render.ingest_results(rows, code), render.library(rag.store.documents(), code),
-                    chat.sources_html(conv, code), settings_panel.current(code)]
 
         def on_load(request: gr.Request) -> list[Any]:
             code = fixed or detect(request.headers.get("accept-language") if request else None)
@@ -78,9 +73,12 @@ def build(rag: Rag) -> gr.Blocks:
 
         def on_switch(code: str, rows: list[render.FileRow], conv: Conversation) -> list[Any]:
             code = code if code in LANGUAGES else DEFAULT
-            return [code, *redraw(code, rows, conv)]
+            return [code, *labels.updates(code), render.ingest_results(rows, code),
+                    render.library(rag.store.documents(), code), chat.sources_html(conv, code),
+                    settings_panel.current(code)]
 
-        switch.input(on_switch, [switch, library.rows, chat.conversation], [lang, *relabel])
+        switch.input(on_switch, [switch, library.rows, chat.conversation],
+                     [lang, *labels.components, library.results, library.table, chat.sources, settings_panel.model_status])
     return demo
 
 

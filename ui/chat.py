@@ -83,11 +83,13 @@ class ChatPanel:
         # ignored (Gradio's default for a running event)
         events = [trigger(self.respond, inputs, outputs, concurrency_limit=4, trigger_mode="always_last")
                   for trigger in (self.send.click, self.question.submit)]
-        # the note goes in after the cancellation, so no late update of the cancelled stream can overwrite it
+        # Stop and New chat first cancel a running answer, then update the chat, so that no late update of the
+        # cancelled stream can overwrite what they show
         self.stop.click(None, None, None, cancels=events, queue=False).then(
             self.stopped, [self.conversation, lang], [self.chatbot, self.conversation, self.status])
         for trigger in (self.new_chat.click, self.chatbot.clear):
-            trigger(self.clear, [lang], [self.chatbot, self.conversation, self.sources, self.status], cancels=events)
+            trigger(None, None, None, cancels=events, queue=False).then(
+                self.clear, [lang], [self.chatbot, self.conversation, self.sources, self.status])
         self.chatbot.select(self.select, [self.conversation, lang], [self.conversation, self.sources])
 
     def respond(self, text: str, conv: Conversation, lang: str, selected: list[str] | None, known: list[str] | None,

@@ -13,6 +13,7 @@ import gradio as gr
 from rag.errors import DocumentError, RagError
 from rag.ingest import Progress
 from rag.loaders import LOADERS, supported
+from rag.preview import PageRenderer
 from rag.runtime import Rag
 from rag.types import IngestReport
 from ui import render, worker
@@ -25,9 +26,10 @@ _FINAL = ("added", "updated", "skipped", "failed")
 
 
 class LibraryPanel:
-    def __init__(self, rag: Rag, uploads: UploadFolder, labels: Labels) -> None:
+    def __init__(self, rag: Rag, uploads: UploadFolder, previews: PageRenderer, labels: Labels) -> None:
         self._rag = rag
         self._uploads = uploads
+        self._previews = previews
         lang = DEFAULT
         mb = uploads.max_mb
         self.files = labels.add(
@@ -82,7 +84,8 @@ class LibraryPanel:
                           [self.results, self.rows, *self.outputs(), self.files], concurrency_limit=1,
                           show_progress="full", show_progress_on=[self.files], trigger_mode="multiple")
         self.delete.click(self.ask_delete, [self.pick, lang], [self.confirm_box, self.confirm_text, self.results])
-        self.cancel.click(lambda: (gr.update(visible=False), ""), None, [self.confirm_box, self.confirm_text])
+        for event in (self.cancel.click, self.pick.change):  # a new choice needs a new confirmation
+            event(lambda: (gr.update(visible=False), ""), None, [self.confirm_box, self.confirm_text])
         self.confirm.click(self.do_delete, [self.pick, self.selected, self.known, lang],
                            [self.confirm_box, self.results, *self.outputs()])
 
@@ -186,6 +189,7 @@ class LibraryPanel:
         except RagError as exc:
             return (hidden, render.error(exc, lang), *self.refreshed(lang, selected, known))
         self._uploads.remove(info.path)
+        self._previews.forget(info.doc_id)
         message = render.notice(t("deleted", lang, name=info.source))
         return (hidden, message, *self.refreshed(lang, selected, known))
 
