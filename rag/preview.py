@@ -6,21 +6,19 @@ back to its character index on the page. A passage found whole is marked whole; 
 be found are marked (a trimmed passage, a page whose text layer differs a little). Scanned pages have no text
 layer, so nothing is marked and ``Preview.located`` is False.
 
-Images are cached by document hash, page and passage, so showing the same source again costs nothing.
+Images are cached by document hash, page and passage, so showing the same source again costs nothing;
+``forget(doc_id)`` drops a deleted document's images.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import DocumentError
-
-logger = logging.getLogger(__name__)
 
 Rect = tuple[float, float, float, float]  # left, bottom, right, top in PDF units
 WINDOW = 24  # skeleton characters per piece when a passage is not found whole
