@@ -1,13 +1,19 @@
-"""Serve the web app: ``python app.py [--config PATH]`` (binds 127.0.0.1:7860 unless configured)."""
+"""Serve the web app: ``python app.py [--config PATH] [--port N]``.
+
+Binds 127.0.0.1:7860 unless configured (app.host / app.port). Set RAG_APP_USER and RAG_APP_PASSWORD to require
+a login. The UI itself lives in ui/; this file only loads the config, builds the one Rag object and serves it.
+"""
 
 import argparse
+import sys
 
 from rag.cli import setup_environment, setup_logging
+from rag.errors import RagError
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description="Chat with your PDFs in the browser.")
-    parser.add_argument("--config", metavar="PATH")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: config.yaml of the project)")
     parser.add_argument("--port", type=int, help="override app.port")
     args = parser.parse_args()
     setup_environment()
@@ -15,12 +21,18 @@ def main() -> None:
 
     from rag.config import load_config
     from rag.runtime import Rag
-    from ui.app import build
+    from ui.app import serve
 
-    settings = load_config(args.config)
-    rag = Rag(settings)
-    build(rag).queue().launch(server_name=settings.app.host, server_port=args.port or settings.app.port)
+    try:
+        rag = Rag(load_config(args.config))  # one store client and one set of models for the whole process
+        serve(rag, port=args.port)
+    except RagError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -92,6 +92,7 @@ class AppSettings(_Section):
     port: int = Field(7860, ge=1, le=65535)
     max_upload_mb: int = Field(100, ge=1)
     language: Literal["auto", "en", "ko"] = "auto"
+    upload_dir: Path = Path("data/uploads")  # uploaded PDFs are kept here (page previews, "open page" links)
 
 
 class Settings(_Section):
@@ -122,9 +123,10 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         if not isinstance(raw, dict):
             raise ConfigError(f"{config_path} must hold a mapping of sections (llm, embeddings, store, ...)")
     base_dir = config_path.resolve().parent
-    store = raw.setdefault("store", {})
-    if isinstance(store, dict):
-        store["path"] = str(base_dir / str(store.get("path", StoreSettings.model_fields["path"].default)))
+    for section, key, model in (("store", "path", StoreSettings), ("app", "upload_dir", AppSettings)):
+        values = raw.setdefault(section, {})
+        if isinstance(values, dict):
+            values[key] = str(base_dir / str(values.get(key, model.model_fields[key].default)))
     _apply_env(raw, environ)
     try:
         return Settings.model_validate(raw)

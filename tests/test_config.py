@@ -71,3 +71,9 @@ def test_missing_and_broken_files_are_clear(tmp_path):
         load_config(tmp_path / "nope.yaml", environ={})
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "llm: [unclosed\n"), environ={})
+
+
+def test_upload_dir_defaults_beside_the_store_and_is_relative_to_the_config_file(tmp_path):
+    assert load_config(environ={}).app.upload_dir == DEFAULT_CONFIG.parent / "data" / "uploads"
+    settings = load_config(write(tmp_path, "app:\n  upload_dir: incoming\n"), environ={})
+    assert settings.app.upload_dir == tmp_path / "incoming"

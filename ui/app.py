@@ -1,52 +1,128 @@
-"""A first upload + chat page (the full app is built in ui/ pages)."""
+"""The page: documents on the left, the chat in the middle, sources on the right; English or Korean.
+
+``build(rag)`` makes the Blocks; ``launch_options(rag.settings)`` says how to serve it safely (bind address,
+optional login, upload limit, the only folders whose files the browser may open); ``serve`` does both.
+"""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterator
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag.generation import Done, Token
+from rag.config import DEFAULT_CONFIG, Settings
+from rag.errors import ConfigError
+from rag.preview import PageRenderer
 from rag.runtime import Rag
+from ui import render
+from ui.chat import ChatPanel, Conversation
+from ui.i18n import DEFAULT, LANGUAGES, Labels, detect, t
+from ui.library import LibraryPanel
+from ui.settings import SettingsPanel
+from ui.sources import SourceViews
+from ui.uploads import UploadFolder
+
+STATIC = Path(__file__).resolve().parent / "static"
+SAMPLES = DEFAULT_CONFIG.parent / "data"  # the project's sample PDFs (make run ingests them)
+USER_ENV, PASSWORD_ENV = "RAG_APP_USER", "RAG_APP_PASSWORD"
+
+
+def served_folders(settings: Settings) -> list[Path]:
+    """Folders whose files the browser may open: the uploads (with their previews) and the sample data."""
+    return [settings.app.upload_dir, SAMPLES]
 
 
 def build(rag: Rag) -> gr.Blocks:
-    with gr.Blocks(title="PDF chat") as demo:
-        gr.Markdown("## Chat with your PDFs")
-        with gr.Row():
-            with gr.Column(scale=1):
-                files = gr.File(label="Upload PDFs", file_count="multiple", file_types=[".pdf"])
-                result = gr.Markdown()
-            with gr.Column(scale=2):
-                chat = gr.Chatbot(label="Chat", height=480)
-                question = gr.Textbox(label="Question", placeholder="Ask about your documents")
+    settings = rag.settings
+    uploads = UploadFolder(settings.app.upload_dir, settings.app.max_upload_mb)
+    previews = PageRenderer(uploads.previews)
+    views = SourceViews(rag.store, previews, served_folders(settings), blocked=[settings.store.path])
+    labels = Labels()
+    fixed = settings.app.language if settings.app.language != "auto" else None
 
-        def upload(paths: list[str] | None) -> str:
-            if not paths:
-                return ""
-            names = {Path(p).resolve(): Path(p).name for p in paths}
-            report = rag.ingestor.ingest(list(names), names=names)
-            lines = [f"- added {html.escape(n)}" for n in report.added]
-            lines += [f"- updated {html.escape(n)}" for n in report.updated]
-            lines += [f"- unchanged {html.escape(n)}" for n in report.skipped]
-            lines += [f"- failed {html.escape(f.file)}: {html.escape(f.reason)}" for f in report.failed]
-            return "\n".join(lines)
+    with gr.Blocks(title="PDF chat", analytics_enabled=False, fill_width=True) as demo:
+        lang = gr.State(fixed or DEFAULT)
+        with gr.Row(elem_id="header", equal_height=True):
+            labels.add(gr.HTML(_header(DEFAULT), padding=False, elem_id="title"), value=_header)
+            switch = gr.Radio(choices=[(name, code) for code, name in LANGUAGES.items()], value=DEFAULT,
+                              label=" · ".join(t("language", code) for code in LANGUAGES), scale=0, min_width=270,
+                              elem_id="language")
+        with gr.Row(elem_id="main"):
+            with gr.Column(scale=3, min_width=300, elem_id="left"):
+                library = LibraryPanel(rag, uploads, previews, labels)
+                settings_panel = SettingsPanel(rag, labels)
+            with gr.Column(scale=5, min_width=380, elem_id="center"):
+                chat = ChatPanel(rag, views, labels)
+            with gr.Column(scale=4, min_width=320, elem_id="right"):
+                chat.panel()
 
-        def respond(text: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-            history = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-            for event in rag.answerer.stream(text):
-                if isinstance(event, Token):
-                    history[-1]["content"] += event.text
-                    yield "", history
-                elif isinstance(event, Done):
-                    answer = event.answer
-                    cited = "\n".join(f"[{s.n}] {s.hit.source}, page {s.hit.page}" for s in answer.sources)
-                    history[-1]["content"] = answer.text + (f"\n\n{cited}" if cited and not answer.refused else "")
-                    yield "", history
+        library.wire(lang)
+        settings_panel.wire(lang)
+        chat.wire(lang, library.selected, library.known, settings_panel.params)
 
-        files.upload(upload, files, result)
-        question.submit(respond, [question, chat], [question, chat])
+        def on_load(request: gr.Request) -> list[Any]:
+            code = fixed or detect(request.headers.get("accept-language") if request else None)
+            return [code, gr.update(value=code), *labels.updates(code), *library.refreshed(code),
+                    render.sources_panel([], "", "", code), settings_panel.current(code)]
+
+        demo.load(on_load, None, [lang, switch, *labels.components, *library.outputs(), chat.sources,
+                                  settings_panel.model_status])
+
+        def on_switch(code: str, rows: list[render.FileRow], conv: Conversation) -> list[Any]:
+            code = code if code in LANGUAGES else DEFAULT
+            return [code, *labels.updates(code), render.ingest_results(rows, code),
+                    render.library(rag.store.documents(), code), chat.sources_html(conv, code),
+                    settings_panel.current(code)]
+
+        switch.input(on_switch, [switch, library.rows, chat.conversation],
+                     [lang, *labels.components, library.results, library.table, chat.sources, settings_panel.model_status])
     return demo
+
+
+def _header(lang: str) -> str:
+    return (f'<div class="title"><h1>{render.esc(t("title", lang))}</h1>'
+            f'<p class="muted">{render.esc(t("subtitle", lang))}</p></div>')
+
+
+def credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """Login from RAG_APP_USER and RAG_APP_PASSWORD; None when neither is set."""
+    environ = os.environ if environ is None else environ
+    user, password = environ.get(USER_ENV, ""), environ.get(PASSWORD_ENV, "")
+    if not user and not password:
+        return None
+    if not user or not password:
+        raise ConfigError(f"login needs both {USER_ENV} and {PASSWORD_ENV}",
+                          hint="set both environment variables, or neither to run without a login")
+    return user, password
+
+
+def launch_options(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "server_name": settings.app.host,
+        "server_port": settings.app.port,
+        "auth": credentials(environ),
+        "auth_message": "PDF chat",
+        "max_file_size": f"{settings.app.max_upload_mb}mb",
+        "allowed_paths": [str(p) for p in served_folders(settings)],
+        "blocked_paths": [str(settings.store.path)],
+        "css_paths": [STATIC / "app.css"],
+        "footer_links": [],
+        "ssr_mode": False,
+        "show_error": False,
+        "quiet": True,
+    }
+
+
+def serve(rag: Rag, *, port: int | None = None, **overrides: Any) -> None:
+    options = launch_options(rag.settings)
+    if port:
+        options["server_port"] = port
+    options.update(overrides)
+    demo = build(rag)
+    demo.queue(default_concurrency_limit=1)
+    print(f"PDF chat on http://{options['server_name']}:{options['server_port']}"
+          + (" (login required)" if options["auth"] else ""), flush=True)
+    demo.launch(**options)

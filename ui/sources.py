@@ -1,0 +1,70 @@
+"""Turn an answer's sources into what the sources panel shows: passage, score, a preview of the cited page with
+the passage marked (rag.preview), and a link that opens the PDF at that page through Gradio's file route."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from rag.preview import PageRenderer
+from rag.store import Store
+from rag.types import Answer
+from ui.render import SourceView
+
+logger = logging.getLogger(__name__)
+
+FILE_ROUTE = "gradio_api/file="  # relative, so the app also works under a root path
+
+
+def file_url(path: Path) -> str:
+    return FILE_ROUTE + quote(str(path), safe="/")
+
+
+class SourceViews:
+    def __init__(self, store: Store, renderer: PageRenderer, served: Sequence[Path], blocked: Sequence[Path] = ()) -> None:
+        """``served``: folders whose PDFs the browser may open (they are Gradio's allowed_paths)."""
+        self._store = store
+        self._renderer = renderer
+        self._served = [p.resolve() for p in served]
+        self._blocked = [p.resolve() for p in blocked]
+
+    def serves(self, path: Path) -> bool:
+        resolved = path.resolve()
+        return (any(resolved.is_relative_to(folder) for folder in self._served)
+                and not any(resolved.is_relative_to(folder) for folder in self._blocked))
+
+    def build(self, answer: Answer, *, previews: bool = True) -> list[SourceView]:
+        cited = {s.n for s in answer.cited()}
+        views = []
+        for source in answer.sources:
+            hit = source.hit
+            view = SourceView(n=source.n, source=hit.source, page=hit.page, score=hit.score, text=hit.text,
+                              cited=source.n in cited, ocr=hit.ocr)
+            info = self._store.document(hit.source)
+            path = Path(info.path) if info is not None and info.path else None
+            if path is not None and not path.is_file():
+                view = _replace(view, missing_path=str(path))
+            elif path is not None and previews and path.suffix.lower() == ".pdf":
+                view = self._with_preview(view, path, hit.text, hit.doc_id)
+            views.append(view)
+        return views
+
+    def _with_preview(self, view: SourceView, path: Path, passage: str, doc_id: str) -> SourceView:
+        try:
+            preview = self._renderer.render(path, view.page, passage, doc_id=doc_id)
+        except Exception as exc:  # noqa: BLE001 - a preview is a nicety: never let it take the answer down
+            logger.warning("no preview of %s page %d: %s", path, view.page, exc)
+            return view
+        image = file_url(preview.image)
+        if self.serves(path):
+            return _replace(view, image_url=image, located=preview.located,
+                            open_url=f"{file_url(path)}#page={view.page}", opens_pdf=True)
+        return _replace(view, image_url=image, located=preview.located, open_url=image)
+
+
+def _replace(view: SourceView, **changes: object) -> SourceView:
+    from dataclasses import replace
+
+    return replace(view, **changes)
