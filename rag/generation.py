@@ -128,8 +128,8 @@ class Answerer:
     def condense(self, question: str, history: Sequence[Turn], on_retry: OnRetry | None = None) -> tuple[str, Usage]:
         """Rewrite a follow-up ("what about 2022?") into a standalone question, using the recent history."""
         recent = [t for t in history if t.get("role") in ("user", "assistant") and t.get("content")][-6:]
-        if not recent:
-            return question.strip(), Usage()
+        if not recent or not needs_context(question):
+            return question.strip(), Usage()  # a self-contained question: no rewrite, no topic carried over
         messages: list[BaseMessage] = [SystemMessage(prompts.CONDENSE)]
         for turn in recent:
             content = str(turn["content"])[:1500]
@@ -158,6 +158,22 @@ class Answerer:
                     kept.append(_trimmed(hit, int(len(hit.text) * share)))
                 break
         return kept or [_trimmed(hits[0], 400)]
+
+
+_REFERS_BACK_EN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|his|her|there|then|same|"
+                             r"also|too|else|former|latter|above|previous)\b|^\s*(and|but|or|so|what about|how about)\b",
+                             re.I)
+_REFERS_BACK_KO = re.compile(r"그것|이것|저것|그거|이거|그건|이건|그럼|그러면|그리고|거기|그때|그곳|해당|위의|앞의|"
+                             r"그\s|이\s|저\s|또|그래서|그중|그 중")
+
+
+def needs_context(question: str) -> bool:
+    """Does a follow-up lean on the conversation ("when was it built?", "what about 2022?", "그럼 2022년은?")?
+    Short questions with few content words do too."""
+    from rag.lexical import tokenize
+
+    pattern = _REFERS_BACK_KO if language(question) == "ko" else _REFERS_BACK_EN
+    return bool(pattern.search(question)) or len(set(tokenize(question))) <= 2
 
 
 def _usable_rewrite(rewritten: str, question: str, history: str) -> bool:

@@ -106,3 +106,20 @@ def test_stopping_a_stream_early_frees_the_model(chat):
     stream.close()  # as the UI's stop button does
     text, usage = chat.invoke([HumanMessage("Say hello.")], params={"max_tokens": 8})  # would wait forever if locked
     assert text and usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("When was it commissioned?", True), ("What about 2022?", True), ("그럼 2022년은?", True), ("직원 수는?", True),
+    ("What is the boiling point of mercury?", False), ("누리별 항공의 2023년 탑승객 수는 몇 명인가요?", False),
+])
+def test_follow_ups_that_lean_on_the_conversation_are_recognised(question, expected):
+    from rag.generation import needs_context
+
+    assert needs_context(question) is expected
+
+
+def test_a_self_contained_question_after_a_conversation_is_refused_when_out_of_scope(rag):
+    history = [{"role": "user", "content": "Tell me about the Quillon-7 reactor."},
+               {"role": "assistant", "content": "It is at Vessmark and produces 418 megawatts [1]."}]
+    answer = rag.answerer.ask("Who won the football world cup in 1998?", history=history)
+    assert answer.refused and answer.question == "Who won the football world cup in 1998?"
