@@ -22,7 +22,7 @@ from rag.types import Source
 # (question, sentences) -> similarity of each sentence to the question, e.g. cosine of embeddings.
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
-_CITATION = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+CITATION = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # [1] or [1, 2], with the space before it
 _SENTENCE_END = re.compile(r"(?<=[.!?。])[ \t]+")
 _ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Ms|Mrs|St|No|Co|vs|Ltd|Inc|Corp|Jr|Sr|etc|[A-Z])\.$")
 _WORD = re.compile(r"\w+")
@@ -45,7 +45,7 @@ QUOTE_PREFIX = {"en": "The documents say: ", "ko": "문서 내용: "}
 
 def cited_numbers(text: str) -> list[int]:
     seen: dict[int, None] = {}
-    for match in _CITATION.finditer(text):
+    for match in CITATION.finditer(text):
         for part in match.group(1).split(","):
             seen.setdefault(int(part), None)
     return list(seen)
@@ -64,7 +64,7 @@ def terms(text: str) -> set[str]:
 
 
 def support(sentence: str, passage_terms: set[str]) -> float:
-    found = terms(_CITATION.sub(" ", sentence))
+    found = terms(CITATION.sub(" ", sentence))
     return len(found & passage_terms) / len(found) if found else 0.0
 
 
@@ -117,7 +117,7 @@ class Grounder:
         seen: set[str] = set()
         for sentence in sentences(text):
             fixed, supported = self._fix(sentence)
-            key = _CITATION.sub("", fixed).strip().lower()
+            key = CITATION.sub("", fixed).strip().lower()
             if not key or key in seen:  # tiny models loop: drop repeated sentences
                 continue
             seen.add(key)
@@ -149,7 +149,7 @@ class Grounder:
         return QUOTE_PREFIX[lang] + " ".join(f"\u201c{s}\u201d [{n}]" for _, n, s in best)
 
     def _fix(self, sentence: str) -> tuple[str, bool]:
-        content = _CITATION.sub("", sentence).strip()
+        content = CITATION.sub("", sentence).strip()
         if not self._terms:
             return content, False
         scores = {n: support(content, t) for n, t in self._terms.items()}

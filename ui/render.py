@@ -10,17 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rag.errors import RagError
+from rag.grounding import CITATION
+from rag.lexical import STOP_WORDS
 from rag.types import Answer, DocumentInfo, Usage
 from ui.i18n import TEXT, t
 
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _WORD = re.compile(r"\w+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _PARTICLE = re.compile(r"(에서|으로|에게|까지|부터|이다|였다|은|는|이|가|을|를|의|에|로|와|과|도|만|요)$")
-_STOP = frozenset(
-    "the and for are was were what which who whom when where why how does did has have had with from that this "
-    "these those about into than then there their they them you your our can could should would will may might "
-    "not any all tell say says said much many also its it's is of to in on at by as an a or be do".split())
 
 
 def esc(text: object) -> str:
@@ -37,7 +34,7 @@ def query_terms(question: str) -> list[str]:
             stem = _PARTICLE.sub("", word) if len(word) > 2 else word
             if len(stem) >= 2:
                 found.setdefault(stem, None)
-        elif word.isdigit() or (len(word) >= 3 and word not in _STOP):
+        elif word.isdigit() or (len(word) >= 3 and word not in STOP_WORDS):
             found.setdefault(word[:-1] if len(word) > 4 and word.endswith("s") else word, None)
     return list(found)
 
@@ -73,9 +70,10 @@ def _text_with_citations(text: str, anchor: str) -> str:
     """Escaped answer text; each [n] becomes a small link to source n in the sources panel."""
     out: list[str] = []
     last = 0
-    for match in _CITATION.finditer(text):
+    for match in CITATION.finditer(text):
         out.append(esc(text[last:match.start()]))
         numbers = [int(n) for n in match.group(1).split(",")]
+        out.append(" " if match.group(0)[:1].isspace() else "")
         out.append("".join(f'<a class="cite" href="#src-{anchor}-{n}" title="[{n}]">[{n}]</a>' for n in numbers))
         last = match.end()
     out.append(esc(text[last:]))
