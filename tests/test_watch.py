@@ -32,6 +32,11 @@ class Lines:
         for line in stream:
             self._queue.put(line.rstrip("\n"))
 
+    def drain(self) -> list[str]:
+        while not self._queue.empty():
+            self.seen.append(self._queue.get())
+        return self.seen
+
     def wait_for(self, text: str) -> str:
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
@@ -50,7 +55,7 @@ def test_watch_adds_updates_skips_deletes_and_stops_on_ctrl_c(tmp_path, embedder
     folder.mkdir()
     (folder / "bridge.txt").write_text("The Sorvane bridge opened in 2021.", encoding="utf-8")
     store = tmp_path / "store"
-    env = {**os.environ, "RAG_STORE__PATH": str(store), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "RAG_STORE__PATH": str(store), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "ingest.py", "--watch", str(folder)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
     try:
@@ -71,7 +76,14 @@ def test_watch_adds_updates_skips_deletes_and_stops_on_ctrl_c(tmp_path, embedder
         out.wait_for("deleted plant.md")
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack: say where it hung
+            proc.wait(timeout=30)
+            time.sleep(1)
+            raise AssertionError("watch did not stop on Ctrl-C:\n" + "\n".join(out.drain())) from None
+        assert code == 0, "\n".join(out.drain())
         out.wait_for("stopped watching")
         assert not any("Traceback" in line for line in out.seen)
     finally:
