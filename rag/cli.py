@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -118,6 +119,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def ready() -> None:
         print(f"watching {folder} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
+    # Ctrl-C and `kill` both stop the watch cleanly, even when started from a shell that ignores SIGINT for
+    # background jobs (`ingest.py --watch DIR &`) or by a service manager that sends SIGTERM.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     FolderWatcher(rag.ingestor, rag.store, folder, progress=lambda: IngestProgress(sys.stderr),
                   on_batch=on_batch).run(ready=ready)
     print("stopped watching", file=sys.stderr, flush=True)

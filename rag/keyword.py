@@ -145,6 +145,7 @@ class BM25Index:
     def _build(self) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG when imported
         if not self._ids:
             self._retriever, self._doc_freq = None, np.zeros(0)
             return

@@ -50,14 +50,17 @@ class Lines:
         raise AssertionError(f"no line with {text!r} within {WAIT}s; saw:\n" + "\n".join(self.seen))
 
 
-def test_watch_adds_updates_skips_deletes_and_stops_on_ctrl_c(tmp_path, embedder):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_watch_adds_updates_skips_deletes_and_stops_on_ctrl_c(tmp_path, embedder, stop):
     folder = tmp_path / "watched"
     folder.mkdir()
     (folder / "bridge.txt").write_text("The Sorvane bridge opened in 2021.", encoding="utf-8")
     store = tmp_path / "store"
     env = {**os.environ, "RAG_STORE__PATH": str(store), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    # Started with SIGINT ignored, as a shell does for background jobs: the watch must stop on it all the same.
     proc = subprocess.Popen([sys.executable, "ingest.py", "--watch", str(folder)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         out = Lines(proc.stdout)
         out.wait_for("added bridge.txt")
@@ -75,7 +78,7 @@ def test_watch_adds_updates_skips_deletes_and_stops_on_ctrl_c(tmp_path, embedder
         (folder / "plant.md").unlink()
         out.wait_for("deleted plant.md")
 
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             code = proc.wait(timeout=WAIT)
         except subprocess.TimeoutExpired:
