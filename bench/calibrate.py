@@ -39,14 +39,18 @@ def main() -> None:
         for q in load_questions(qa):
             hits = rag.retriever.search(q.question)
             top = hits[:3]
-            coverage = rag.store.keyword.coverage(q.question, [h.chunk_id for h in top]) if top else [0.0]
+            keyword = rag.store.keyword
+            coverage = keyword.coverage(q.question, [h.chunk_id for h in top]) if top else [0.0]
+            joint = keyword.coverage(q.question, [h.chunk_id for h in hits], joint=True)[0] if hits else 0.0
             rows.append({"set": qa.parent.name, "id": q.id, "answerable": q.answerable,
                          "cosine": max((h.score for h in top), default=0.0), "coverage": max(coverage),
+                         "joint": joint, "unknown": keyword.unknown_share(q.question),
                          "relevance": rag.retriever.relevance(q.question, hits), "question": q.question[:80]})
 
     for row in sorted(rows, key=lambda r: r["relevance"]):
         print(f"{row['set']:7s} {'ANS ' if row['answerable'] else 'UNANS'} rel {row['relevance']:.3f} "
-              f"cos {row['cosine']:.3f} cov {row['coverage']:.3f}  {row['question']}")
+              f"cos {row['cosine']:.3f} cov {row['coverage']:.3f} joint {row['joint']:.3f} "
+              f"unknown {row['unknown']:.3f}  {row['question']}")
     print("\nthreshold  refused(answerable)  refused(unanswerable)")
     for step in range(0, 21):
         threshold = step / 20

@@ -127,18 +127,25 @@ class BM25Index:
                 out[term] = (math.log(1 + (total - df + 0.5) / (df + 0.5)), df)
             return out
 
-    def coverage(self, query: str, chunk_ids: list[str]) -> list[float]:
-        """For each chunk, the IDF-weighted share of the query's terms among its indexed terms (1.0: all)."""
+    def coverage(self, query: str, chunk_ids: list[str], *, joint: bool = False) -> list[float]:
+        """For each chunk, the IDF-weighted share of the query's terms among its indexed terms (1.0: all).
+        With ``joint``, one value: the share found in the chunks taken together."""
         weights = self.weights(query)
         norm = sum(w for w, _ in weights.values()) or 1.0
         with self._lock:
             ids = {self._vocab[t]: t for t in weights if t in self._vocab}
-            out = []
+            found = []
             for cid in chunk_ids:
                 i = self._position.get(cid)
-                present = set(self._tokens[i].tolist()) & ids.keys() if i is not None else set()
-                out.append(sum(weights[ids[t]][0] for t in present) / norm)
-            return out
+                found.append(set(self._tokens[i].tolist()) & ids.keys() if i is not None else set())
+        groups = [set().union(*found)] if joint else found
+        return [sum(weights[ids[t]][0] for t in group) / norm for group in groups]
+
+    def unknown_share(self, query: str) -> float:
+        """The IDF-weighted share of the query's terms that no chunk contains at all."""
+        weights = self.weights(query)
+        norm = sum(w for w, _ in weights.values()) or 1.0
+        return sum(w for w, df in weights.values() if df == 0) / norm
 
     # -- internals ----------------------------------------------------------------------------------------
 
