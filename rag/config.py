@@ -77,7 +77,7 @@ class RetrievalSettings(_Section):
     mode: Literal["vector", "bm25", "hybrid"] = "hybrid"
     k: int = Field(5, ge=1, le=100)
     candidates: int = Field(40, ge=1, le=1000)  # hits taken from each retriever before fusion
-    fusion: Literal["rrf", "convex"] = "convex"  # how hybrid mode combines the two rankings
+    fusion: Literal["rrf", "convex"] = "rrf"  # how hybrid mode combines the two rankings
     alpha: float = Field(0.5, ge=0.0, le=1.0)  # share of vector evidence in the fusion (1 - alpha: keywords)
     alpha_ko: float = Field(0.0, ge=0.0, le=1.0)  # the same for Korean questions (bundled model reads no Korean)
     min_score: float = Field(0.3, ge=0.0, le=1.0)  # refuse below this relevance (see rag.retrieval)

@@ -71,7 +71,8 @@ class Answerer:
         lang = language(question)
         if not hits or self._retriever.relevance(standalone, hits) < self._retrieval.min_score:
             yield Retrieved([], standalone)
-            yield Done(Answer(prompts.REFUSAL[lang], [], refused=True, usage=usage, question=standalone))
+            text = prompts.refusal(lang, self._retriever.missing_names(standalone))
+            yield Done(Answer(text, [], refused=True, usage=usage, question=standalone))
             return
 
         numbered = [Source(n, hit) for n, hit in enumerate(self._fit(hits, standalone, params), start=1)]
@@ -105,9 +106,9 @@ class Answerer:
         text = grounder.check(raw, strict=self.strict)
         refused = not cited_numbers(text) and (not raw or prompts.is_model_refusal(raw))
         if refused:
-            text = prompts.REFUSAL[lang]
+            text = prompts.refusal(lang)
         elif not text:  # nothing the model said is backed by the passages: quote them instead of guessing
-            text = grounder.quote(lang) or prompts.REFUSAL[lang]
+            text = grounder.quote(lang) or prompts.refusal(lang)
             refused = not cited_numbers(text)
         yield Done(Answer(text, numbered, refused=refused, usage=usage, question=standalone,
                           cached=cached is not None))

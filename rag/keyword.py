@@ -103,7 +103,8 @@ class BM25Index:
             retriever = self._retriever
             if retriever is None or not self._ids:
                 return []
-            ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
+            # Each distinct term once: a question that says "FY2018" four times is not four times about "fy".
+            ids = sorted({self._vocab[t] for t in tokenize(query) if t in self._vocab})
             if not ids:
                 return []
             scores = retriever.get_scores(ids)

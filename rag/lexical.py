@@ -71,6 +71,22 @@ def _korean(text: str) -> list[str]:
     return tokens
 
 
+_NAME = re.compile(r"(?<![\w.])([A-Z][a-z]+(?:[A-Z][a-z]+)*)(?:'s|’s)?(?![\w])")
+
+
+def names(text: str) -> list[str]:
+    """Capitalised Latin words inside a sentence that may name something ("What was Tesla's ..."). Words that
+    start a sentence ("Tell me ..."), acronyms (FY, DPO) and stop words are left out."""
+    found: dict[str, None] = {}
+    for match in _NAME.finditer(text):
+        word = match.group(1)
+        before = text[:match.start()].rstrip(" \t\"'“‘(<[")
+        if not before or before[-1] in ".?!:;\n" or len(word) < 3 or word.lower() in STOP_WORDS:
+            continue
+        found.setdefault(word, None)
+    return list(found)
+
+
 def tokenize(text: str) -> list[str]:
     """Search terms of ``text``, in order (repeats kept: BM25 counts them)."""
     tokens = _latin(text)

@@ -25,6 +25,19 @@ REFUSAL = {
           "질문을 바꿔 보시거나 관련 문서를 추가해 주세요.",
 }
 
+REFUSAL_UNKNOWN = {
+    "en": "Your documents never mention {names}, so I can't answer this from them. "
+          "Check the spelling, or add a document that covers it.",
+    "ko": "문서 어디에도 {names}에 대한 언급이 없어 답할 수 없습니다. 철자를 확인하시거나 관련 문서를 추가해 주세요.",
+}
+
+
+def refusal(lang: str, missing: list[str] | None = None) -> str:
+    if missing:
+        return REFUSAL_UNKNOWN[lang].format(names=", ".join(missing))
+    return REFUSAL[lang]
+
+
 # How models say "the passages don't say": only used when the answer also cites nothing.
 _MODEL_REFUSAL = re.compile(
     r"\b(i (do not|don't|cannot|can't) (know|find|answer|determine)|not (mentioned|provided|stated|specified|found|"

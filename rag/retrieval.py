@@ -9,7 +9,8 @@ then trades a little relevance for diversity. Every hit's
 Refusal signal (``relevance``): vector similarity alone cannot tell a relevant Korean passage from an
 irrelevant one with the bundled English embedding model, and it rates "revenue of a company we do not have"
 close to "revenue of a company we have". The signal therefore blends cosine similarity with keyword coverage:
-the IDF-weighted share of the question's terms found in the passage (a company name nobody mentions weighs most).
+the IDF-weighted share of the question's terms found in the passage (a company name nobody mentions weighs most),
+and it is zero when the question names something ("Tesla") that no document mentions at all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from rag.config import RetrievalSettings
+from rag.lexical import names
 from rag.providers.embeddings import Embedder
 from rag.store import Store
 from rag.text import is_korean
@@ -71,11 +73,25 @@ class Retriever:
     def _mmr_pool(self) -> int:
         return self.settings.mmr_pool if self.settings.mmr else 0
 
+    def missing_names(self, query: str) -> list[str]:
+        """Names in the question ("Tesla", "Exxon") that no chunk contains: documents that never mention a
+        name cannot answer a question about it."""
+        keyword = self._store.keyword
+        if keyword is None or not len(keyword):
+            return []
+        missing = []
+        for name in names(query):
+            weights = keyword.weights(name)
+            if weights and all(df == 0 for _, df in weights.values()):
+                missing.append(name)
+        return missing
+
     def relevance(self, query: str, hits: Sequence[Hit]) -> float:
         """How well the best of the top passages matches the question, in [0, 1]; compared with
-        ``retrieval.min_score`` to refuse without calling the model."""
+        ``retrieval.min_score`` to refuse without calling the model. Zero when the question names something the
+        documents never mention."""
         top = list(hits[:3])
-        if not top:
+        if not top or self.missing_names(query):
             return 0.0
         keyword = self._store.keyword
         coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)

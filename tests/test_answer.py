@@ -123,3 +123,9 @@ def test_a_self_contained_question_after_a_conversation_is_refused_when_out_of_s
                {"role": "assistant", "content": "It is at Vessmark and produces 418 megawatts [1]."}]
     answer = rag.answerer.ask("Who won the football world cup in 1998?", history=history)
     assert answer.refused and answer.question == "Who won the football world cup in 1998?"
+
+
+def test_a_question_about_a_name_no_document_mentions_is_refused_and_says_so(rag):
+    answer = rag.answerer.ask("What was Tesla's reactor output in 2023?")
+    assert answer.refused and "Tesla" in answer.text
+    assert answer.usage.prompt_tokens == 0

@@ -131,3 +131,13 @@ def test_relevance_separates_answerable_from_unanswerable(make_rag, corpus):
         assert rag.retriever.relevance(question, rag.retriever.search(question)) >= threshold, question
     for question in ["What is the boiling point of mercury?", "프랑스 혁명은 몇 년에 일어났나요?"]:
         assert rag.retriever.relevance(question, rag.retriever.search(question)) < threshold, question
+
+
+def test_names_absent_from_every_document_are_found(make_rag, corpus):
+    from rag.lexical import names
+
+    assert names("What was Tesla's margin? Round your answer. DPO is defined as...") == ["Tesla"]
+    rag = make_rag()
+    rag.ingestor.ingest([corpus])
+    assert rag.retriever.missing_names("How much power does Zorblax's Quillon reactor give Tesla?") == ["Tesla"]
+    assert rag.retriever.missing_names("How much power does the Quillon-7 reactor produce?") == []
