@@ -245,7 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     per_question: dict[str, Any] = {}
     for mode in args.modes.split(","):
         outcomes = evaluation.run(questions, lambda q, m=mode: rag.retriever.search(q, k=k, mode=m),
-                                  rag.retriever.relevance)
+                                  lambda q, hits: rag.retriever.relevance(q, hits[: args.k]))  # what `ask` sees
         rows.append((mode, evaluation.summarise(outcomes, settings.retrieval.min_score)))
         per_question[mode] = evaluation.details(outcomes)
     if args.baseline:

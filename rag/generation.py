@@ -71,7 +71,8 @@ class Answerer:
         lang = language(question)
         if not hits or self._retriever.relevance(standalone, hits) < self._retrieval.min_score:
             yield Retrieved([], standalone)
-            text = prompts.refusal(lang, self._retriever.missing_names(standalone))
+            unmentioned, nowhere = self._retriever.unmentioned_names(standalone, hits)
+            text = prompts.refusal(lang, unmentioned, nowhere=nowhere)
             yield Done(Answer(text, [], refused=True, usage=usage, question=standalone))
             return
 

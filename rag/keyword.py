@@ -142,6 +142,16 @@ class BM25Index:
         groups = [set().union(*found)] if joint else found
         return [sum(weights[ids[t]][0] for t in group) / norm for group in groups]
 
+    def mentions(self, words: str, chunk_ids: list[str]) -> bool:
+        """Whether any of the chunks contains a term of ``words`` among its indexed terms."""
+        with self._lock:
+            wanted = {self._vocab[t] for t in tokenize(words) if t in self._vocab}
+            for cid in chunk_ids:
+                i = self._position.get(cid)
+                if i is not None and wanted & set(self._tokens[i].tolist()):
+                    return True
+            return False
+
     def unknown_share(self, query: str) -> float:
         """The IDF-weighted share of the query's terms that no chunk contains at all."""
         weights = self.weights(query)

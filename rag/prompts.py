@@ -25,16 +25,22 @@ REFUSAL = {
           "질문을 바꿔 보시거나 관련 문서를 추가해 주세요.",
 }
 
-REFUSAL_UNKNOWN = {
+REFUSAL_NOWHERE = {
     "en": "Your documents never mention {names}, so I can't answer this from them. "
           "Check the spelling, or add a document that covers it.",
     "ko": "문서 어디에도 {names}에 대한 언급이 없어 답할 수 없습니다. 철자를 확인하시거나 관련 문서를 추가해 주세요.",
 }
+REFUSAL_UNMENTIONED = {
+    "en": "None of the passages I found mentions {names}, so I won't guess. "
+          "Try naming the document, or add one that covers it.",
+    "ko": "찾은 문서 내용 중 {names}을(를) 언급한 부분이 없어 추측으로 답하지 않겠습니다. "
+          "문서를 지정하시거나 관련 문서를 추가해 주세요.",
+}
 
 
-def refusal(lang: str, missing: list[str] | None = None) -> str:
-    if missing:
-        return REFUSAL_UNKNOWN[lang].format(names=", ".join(missing))
+def refusal(lang: str, names: list[str] | None = None, *, nowhere: bool = False) -> str:
+    if names:
+        return (REFUSAL_NOWHERE if nowhere else REFUSAL_UNMENTIONED)[lang].format(names=", ".join(names))
     return REFUSAL[lang]
 
 

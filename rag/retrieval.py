@@ -10,7 +10,7 @@ Refusal signal (``relevance``): vector similarity alone cannot tell a relevant K
 irrelevant one with the bundled English embedding model, and it rates "revenue of a company we do not have"
 close to "revenue of a company we have". The signal therefore blends cosine similarity with keyword coverage:
 the IDF-weighted share of the question's terms found in the passage (a company name nobody mentions weighs most),
-and it is zero when the question names something ("Tesla") that no document mentions at all.
+and it is zero when the question names things ("Tesla") that none of the passages found mentions.
 """
 
 from __future__ import annotations
@@ -73,25 +73,25 @@ class Retriever:
     def _mmr_pool(self) -> int:
         return self.settings.mmr_pool if self.settings.mmr else 0
 
-    def missing_names(self, query: str) -> list[str]:
-        """Names in the question ("Tesla", "Exxon") that no chunk contains: documents that never mention a
-        name cannot answer a question about it."""
+    def unmentioned_names(self, query: str, hits: Sequence[Hit]) -> tuple[list[str], bool]:
+        """Names in the question ("Tesla", "Exxon") and whether the documents never mention them at all (True)
+        or only the passages found do not (False); ([], False) when the passages mention one of the names.
+        Passages that mention none of the names a question asks about are not about what it asks."""
         keyword = self._store.keyword
-        if keyword is None or not len(keyword):
-            return []
-        missing = []
-        for name in names(query):
-            weights = keyword.weights(name)
-            if weights and all(df == 0 for _, df in weights.values()):
-                missing.append(name)
-        return missing
+        asked = names(query)
+        if keyword is None or not len(keyword) or not asked:
+            return [], False
+        if keyword.mentions(" ".join(asked), [h.chunk_id for h in hits]):
+            return [], False
+        nowhere = [n for n in asked if all(df == 0 for _, df in keyword.weights(n).values())]
+        return (nowhere, True) if nowhere else (asked, False)
 
     def relevance(self, query: str, hits: Sequence[Hit]) -> float:
         """How well the best of the top passages matches the question, in [0, 1]; compared with
-        ``retrieval.min_score`` to refuse without calling the model. Zero when the question names something the
-        documents never mention."""
+        ``retrieval.min_score`` to refuse without calling the model. Zero when the question names things
+        ("Tesla") that none of the passages mentions."""
         top = list(hits[:3])
-        if not top or self.missing_names(query):
+        if not top or self.unmentioned_names(query, hits)[0]:
             return 0.0
         keyword = self._store.keyword
         coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)
