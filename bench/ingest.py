@@ -12,8 +12,11 @@ model is loaded (load time is reported apart). Pipelines:
 - ours also ingests the same folder a second time into the store it just built (every file unchanged):
   ``reingest_s``.
 
-Reported per run: wall seconds, pages/s, chunks/s, the share of wall time inside the embedding forward pass,
-and peak RSS; the summary gives medians and our/baseline ratios pair by pair.
+Reported per run: wall seconds, pages/s, chunks/s, the share of wall time inside the embedding forward pass
+(at least one batch running), and peak RSS (of the process, and of it with its parse workers, sampled); for
+ours also ``model_only_s``: the same texts embedded again by the model alone, with nothing else running, and
+its share of the ingest's wall time (1.0 = ingest as fast as the model). The summary gives medians and
+our/baseline ratios pair by pair.
 """
 
 from __future__ import annotations
@@ -35,6 +38,45 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOCS = ROOT.parent / "shared" / "eval" / "dev-en" / "pdfs"
 
 
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (parse workers, the forkserver), from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], rss[pid] = int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    tree, frontier = {root}, [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(frontier)
+    return sum(rss.get(pid, 0) for pid in tree) / 2**20
+
+
+class PeakTreeRss:
+    """Samples ``tree_rss_mb`` of this process every 0.2 s in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, tree_rss_mb(os.getpid()))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def child(pipeline: str, docs: Path, store: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
@@ -49,21 +91,31 @@ def child(pipeline: str, docs: Path, store: Path) -> dict:
     embedder.embed_query("warm up")  # load (and for ONNX, export once) before the clock starts
     load_seconds = time.perf_counter() - started
     forward_before = embedder.forward_seconds
+    tree = PeakTreeRss()
 
     extra = {}
     if pipeline == "ours":
         settings = load_config(environ={"RAG_STORE__PATH": str(store)})
         rag = Rag(settings, embedder=embedder)
+        embedded: list[str] = []  # what the pipeline hands the model, to time the model alone on it afterwards
+        embed_documents = embedder.embed_documents
+        embedder.embed_documents = lambda texts, **kw: (embedded.extend(texts), embed_documents(texts, **kw))[1]
         started = time.perf_counter()
         report = rag.ingestor.ingest([docs])
         seconds = time.perf_counter() - started
         forward = embedder.forward_seconds - forward_before
+        embedder.embed_documents = embed_documents
+        started = time.perf_counter()
+        for start in range(0, len(embedded), 256):  # the ingest's own call size
+            embedder.embed_documents(embedded[start:start + 256])
+        extra["model_only_s"] = time.perf_counter() - started
+        extra["model_only_share"] = extra["model_only_s"] / seconds
         docs_info = rag.store.documents()
         pages, chunks = sum(d.pages for d in docs_info), sum(d.chunks for d in docs_info)
         failed = len(report.failed)
         started = time.perf_counter()
         again = rag.ingestor.ingest([docs])
-        extra = {"reingest_s": time.perf_counter() - started, "reingest_skipped": len(again.skipped)}
+        extra |= {"reingest_s": time.perf_counter() - started, "reingest_skipped": len(again.skipped)}
     else:
         from rag.baseline import LangChainBaseline
 
@@ -73,7 +125,7 @@ def child(pipeline: str, docs: Path, store: Path) -> dict:
     return {**extra, "pipeline": pipeline, "seconds": seconds, "pages": pages, "chunks": chunks, "failed": failed,
             "pages_per_s": pages / seconds, "chunks_per_s": chunks / seconds,
             "forward_share": forward / seconds if seconds else 0.0, "model_load_s": load_seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_tree_rss_mb": tree.stop()}
 
 
 def run_child(pipeline: str, docs: Path) -> dict:
@@ -120,7 +172,8 @@ def main() -> None:
             runs[pipeline].append(result)
             print(f"run {i + 1} {pipeline:13s} {result['seconds']:8.1f}s {result['pages_per_s']:6.2f} pages/s "
                   f"{result['chunks_per_s']:6.1f} chunks/s forward {result['forward_share']:.0%} "
-                  f"rss {result['peak_rss_mb']:.0f} MB", flush=True)
+                  f"rss {result['peak_rss_mb']:.0f} MB (with workers {result['peak_tree_rss_mb']:.0f} MB)"
+                  + (f" model-only {result['model_only_share']:.0%}" if "model_only_share" in result else ""), flush=True)
 
     median = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
               for p, rs in runs.items()}

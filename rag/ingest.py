@@ -11,20 +11,20 @@ import logging
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from rag.errors import DocumentError, RagError
-from rag.lexical import tokenize
-from rag.loaders import LoadOptions, parse_file, supported
+from rag.loaders import LoadOptions, supported
+from rag.parsing import Parsed, ParsePool, parse
 from rag.providers.embeddings import Embedder
 from rag.splitting import Splitter, search_text
 from rag.store import Store
-from rag.types import Chunk, DocumentInfo, Failure, IngestReport, Page
+from rag.types import DocumentInfo, Failure, IngestReport
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,6 @@ class Progress:
 
 
 OnProgress = Callable[[Progress], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    source: str
-    doc_id: str
-    pages: list[Page]
-    chunks: list[Chunk]
-    path: str = ""
-    terms: list[list[str]] | None = None  # keyword-search tokens of each chunk
-    warnings: list[str] = field(default_factory=list)
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Failure]]:
@@ -117,7 +106,7 @@ class Ingestor:
     def _ingest_files(self, files: list[Path], report: IngestReport, notify: OnProgress, names: dict[Path, str]) -> None:
         total = len(files)
         seen: dict[str, str] = {}
-        planned: list[tuple[int, Path, str, DocumentInfo | None]] = []
+        planned: list[tuple[int, Path, str, str, DocumentInfo | None]] = []
         for done, path in enumerate(files):
             source = names.get(path) or source_name(path)
             try:
@@ -137,29 +126,30 @@ class Ingestor:
                 report.skipped.append(source)
                 notify(Progress(source, "skipped", done + 1, total, "unchanged"))
                 continue
-            planned.append((done, path, source, existing))
+            planned.append((done, path, source, doc_id, existing))
 
-        # Parse ahead in a background thread while this one embeds: pypdf is Python, but the embedding model's
-        # forward pass releases the GIL, so parsing hides behind it. At most PREFETCH files wait in memory.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse") as pool:
-            queue: deque[tuple[tuple[int, Path, str, DocumentInfo | None], Future[Parsed]]] = deque()
+        # Parse ahead while this thread embeds: several files in worker processes, one in a thread (rag.parsing).
+        # At most PREFETCH files are parsed or waiting in memory at a time.
+        position = {source: done for done, _, source, _, _ in planned}
+
+        def on_page(source: str, page: int, pages: int) -> None:
+            notify(Progress(source, "parsing", position[source], total, f"page {page}/{pages}", page, pages))
+
+        processes = min(PREFETCH, len(planned)) if len(planned) > 1 else 0
+        with ParsePool(self.options, self._splitter, on_page, processes=processes) as pool:
+            queue: deque[tuple[tuple[int, Path, str, str, DocumentInfo | None], Future[Parsed]]] = deque()
             upcoming = iter(planned)
 
             def submit_next() -> None:
                 item = next(upcoming, None)
-                if item is None:
-                    return
-                done, path, source, _ = item
-
-                def on_page(page: int, pages: int, source: str = source, done: int = done) -> None:
-                    notify(Progress(source, "parsing", done, total, f"page {page}/{pages}", page, pages))
-
-                queue.append((item, pool.submit(self.parse_file, path, source, on_page)))
+                if item is not None:
+                    _, path, source, doc_id, _ = item
+                    queue.append((item, pool.submit(path, source, doc_id)))
 
             for _ in range(PREFETCH):
                 submit_next()
             while queue:
-                (done, path, source, existing), future = queue.popleft()
+                (done, path, source, _, existing), future = queue.popleft()
                 submit_next()
 
                 def on_embedded(count: int, chunks: int, source: str = source, done: int = done) -> None:
@@ -187,19 +177,10 @@ class Ingestor:
                 notify(Progress(source, "added" if existing is None else "updated", done + 1, total,
                                 f"{len(parsed.pages)} pages, {len(parsed.chunks)} chunks"))
 
-    def parse_file(self, path: Path, source: str, on_page: Callable[[int, int], None] | None = None) -> Parsed:
-        """Read, hash and parse one file (runs in the parse thread)."""
-        data = path.read_bytes()
-        return self.parse(data, source, file_hash(data), path=str(path), on_page=on_page)
-
     def parse(self, data: bytes, source: str, doc_id: str, path: str = "",
               on_page: Callable[[int, int], None] | None = None) -> Parsed:
-        loaded = parse_file(data, source, self.options, on_page)
-        chunks = self._splitter.split(loaded.pages, doc_id)
-        if not chunks:
-            raise DocumentError("no text found in the file", hint="check that the file is not empty")
-        return Parsed(source, doc_id, loaded.pages, chunks, path, [tokenize(search_text(c)) for c in chunks],
-                      loaded.warnings)
+        """Parse one file's bytes in this thread."""
+        return parse(data, source, doc_id, self.options, self._splitter, path, on_page)
 
     def write(self, parsed: Parsed, on_embedded: Callable[[int, int], None] | None = None) -> DocumentInfo:
         embedder = self._embedder_factory()

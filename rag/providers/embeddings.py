@@ -34,9 +34,11 @@ PREFIXES: dict[str, tuple[str, str]] = {
 
 
 class Embedder:
-    """Embeds in batches; knows its provider, model and (after the first call) dimension."""
+    """Embeds in batches; knows its provider, model and (after the first call) dimension. ``batch_size`` is
+    texts per backend call (each retried on its own); ``None`` hands all texts over in one call, for local
+    backends that batch (and sort by length) themselves."""
 
-    def __init__(self, provider: str, model: str, backend: Embeddings, *, batch_size: int = 32,
+    def __init__(self, provider: str, model: str, backend: Embeddings, *, batch_size: int | None = 32,
                  retry: RetryPolicy | None = None) -> None:
         self.provider = provider
         self.model = model
@@ -51,8 +53,9 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension or 0), dtype=np.float32)
         out = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = [self._doc_prefix + t for t in texts[start:start + self.batch_size]]
+        step = self.batch_size or len(texts)
+        for start in range(0, len(texts), step):
+            batch = [self._doc_prefix + t for t in texts[start:start + step]]
             vectors = self._retry.call(lambda b=batch: self._backend.embed_documents(b), on_retry=on_retry)
             out.append(np.asarray(vectors, dtype=np.float32))
         return self._checked(np.vstack(out))
@@ -140,7 +143,7 @@ def _local(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
 
     name, path = local_model_path(settings.model)
     if settings.backend == "onnx" and local_onnx.supports(path):
-        return name, local_onnx.OnnxEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
+        return name, local_onnx.OnnxEmbeddings(path, threads=settings.threads)  # its own batch size: 1
     return name, LocalEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
 
 
@@ -179,4 +182,5 @@ def build_embedder(settings: EmbeddingSettings, *, max_retries: int = 3,
     retry = RetryPolicy(max_retries=max_retries if settings.provider != "local" else 0, sleep=sleep,
                         translate=lambda exc: translate(exc, provider=settings.provider, model=name, base_url=base_url,
                                                         kind="embeddings"))
-    return Embedder(settings.provider, name, backend, batch_size=settings.batch_size, retry=retry)
+    local = settings.provider == "local"  # batches itself, with less padding over a longer list
+    return Embedder(settings.provider, name, backend, batch_size=None if local else settings.batch_size, retry=retry)

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +89,33 @@ def export(model_path: str, target: Path) -> None:
 
 
 class OnnxEmbeddings(Embeddings):
-    """Mean-pooled, L2-normalised sentence embeddings with ONNX Runtime; batches sorted by length."""
+    """Mean-pooled, L2-normalised sentence embeddings with ONNX Runtime.
 
-    def __init__(self, model_path: str, *, threads: int | None = None, batch_size: int = 32) -> None:
+    Texts run on ``threads`` worker threads, each on one core (a single-threaded session, run concurrently),
+    ``batch_size`` texts per forward pass. Measured on 2 cores with 1,536 chunks of SEC filings: one text per
+    pass took half the time of batches of 32 on both cores (16.5 s against 33.0 s; no padding, activations that
+    stay in cache) and a third of the memory. Independent single-core runs also share the cores well with other
+    work, such as the ingest parse thread, where one run across all cores stalls at every operator while
+    another thread holds a core.
+    """
+
+    def __init__(self, model_path: str, *, threads: int | None = None, batch_size: int = 1) -> None:
         self.model_path = model_path
-        self.threads = threads
+        self.threads = threads or os.cpu_count() or 1
         self.batch_size = batch_size
-        self.forward_seconds = 0.0
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self._busy = threading.Lock()
+        self._running = 0
+        self._busy_since = 0.0
+        self._forward = 0.0
+
+    @property
+    def forward_seconds(self) -> float:
+        """Wall seconds during which at least one batch was inside the model's forward pass."""
+        with self._busy:
+            return self._forward + (time.perf_counter() - self._busy_since if self._running else 0.0)
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -113,7 +131,7 @@ class OnnxEmbeddings(Embeddings):
                     logger.info("exported %s to ONNX in %.1fs", folder.name, time.perf_counter() - started)
                 options = ort.SessionOptions()
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+                options.intra_op_num_threads = 1  # parallel across batches instead (see the class docstring)
                 options.inter_op_num_threads = 1
                 self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
                 tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -124,24 +142,44 @@ class OnnxEmbeddings(Embeddings):
                 self._tokenizer = tokenizer
             return self._session, self._tokenizer
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _run(self, session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+        with self._busy:
+            if self._running == 0:
+                self._busy_since = time.perf_counter()
+            self._running += 1
+        try:
+            return session.run(None, feed)[0]
+        finally:
+            with self._busy:
+                self._running -= 1
+                if self._running == 0:
+                    self._forward += time.perf_counter() - self._busy_since
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
         session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._run(session, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self._load()
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: less padding
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            index = order[start:start + self.batch_size]
-            encodings = tokenizer.encode_batch([texts[i] for i in index])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-            started = time.perf_counter()
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-            self.forward_seconds += time.perf_counter() - started
-            weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+        batches = [order[start:start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
+        work = [[texts[i] for i in index] for index in batches]
+        if len(batches) == 1 or self.threads == 1:
+            results = [self._batch(b) for b in work]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.threads, len(batches)),
+                                    thread_name_prefix="rag-embed") as pool:
+                results = list(pool.map(self._batch, work))
+        out = np.zeros((len(texts), results[0].shape[1]), dtype=np.float32)
+        for index, pooled in zip(batches, results):
             out[index] = pooled
         return out
 

@@ -1,0 +1,60 @@
+"""Parsing ahead of the embedding model, in worker processes or a thread: same result, errors and progress."""
+
+import os
+import signal
+import threading
+
+import pytest
+
+from rag.errors import DocumentError
+from rag.loaders import LoadOptions
+from rag.parsing import ParsePool
+from rag.splitting import Splitter
+from tests.conftest import ZORBLAX
+from tests.pdfs import write_pdf
+
+
+def parse_with(processes: int, path, doc_id="d" * 64):
+    pages = []
+    with ParsePool(LoadOptions(), Splitter(800, 120), lambda *event: pages.append(event), processes=processes) as pool:
+        parsed = pool.submit(path, path.name, doc_id).result(timeout=120)
+    return parsed, pages
+
+
+def test_worker_processes_and_a_thread_parse_alike(tmp_path):
+    path = write_pdf(tmp_path / "zorblax.pdf", ZORBLAX)
+    in_process, pages_p = parse_with(2, path)
+    in_thread, pages_t = parse_with(0, path)
+    assert in_process == in_thread
+    assert [c.page for c in in_process.chunks][-1] == len(ZORBLAX)
+    assert in_process.terms and all(in_process.terms)
+    expected = [("zorblax.pdf", n, len(ZORBLAX)) for n in range(1, len(ZORBLAX) + 1)]
+    assert pages_p == pages_t == expected  # page progress comes back from the workers
+
+
+def test_errors_from_a_worker_keep_their_type_and_fix(tmp_path):
+    path = tmp_path / "page.pdf"
+    path.write_text("<html><body>Not a PDF</body></html>")
+    with ParsePool(LoadOptions(), Splitter(800, 120), lambda *e: None, processes=1) as pool:
+        with pytest.raises(DocumentError) as raised:
+            pool.submit(path, "page.pdf", "d" * 64).result(timeout=120)
+    assert "HTML" in str(raised.value) and raised.value.hint
+
+
+def test_a_killed_worker_is_replaced_and_the_file_still_parsed(tmp_path):
+    """The OOM killer (here: SIGKILL) takes a worker mid-file: a fresh pool parses the file again."""
+    path = write_pdf(tmp_path / "long.pdf", [f"Page {n} of the long report. " * 40 for n in range(1, 121)])
+    started = threading.Event()
+
+    def on_page(source, page, pages):
+        started.set()
+
+    with ParsePool(LoadOptions(), Splitter(800, 120), on_page, processes=1) as pool:
+        future = pool.submit(path, "long.pdf", "d" * 64)
+        assert started.wait(timeout=120)
+        workers = list(pool._executor._processes)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        parsed = future.result(timeout=300)
+        assert len(parsed.pages) == 120
+        assert not set(pool._executor._processes) & set(workers)  # a new worker did it
