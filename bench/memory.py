@@ -4,7 +4,8 @@
 
 A child process does what `python app.py` does (build Rag, build the Gradio UI, launch it on a free port),
 ingests the sample PDFs, answers questions with both offline models (so the embedding model and llama.cpp are
-loaded), fetches the page over HTTP, then reports its peak resident set size (VmHWM from /proc).
+loaded), fetches the page over HTTP, then reports its peak resident set size (VmHWM from /proc), and the peak
+of it together with its child processes (the forkserver and parse workers of multi-file ingests), sampled.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ def child(store: str) -> dict:
     sys.path.insert(0, str(ROOT))
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
                        "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+    from proc import PeakTreeRss  # bench/proc.py
+
     from rag.config import load_config
     from rag.runtime import Rag
     from ui.app import build
 
+    tree = PeakTreeRss()
     rag = Rag(load_config(environ={"RAG_STORE__PATH": store}))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,7 +43,8 @@ def child(store: str) -> dict:
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read()
     status = Path("/proc/self/status").read_text()
     fields = {line.split(":")[0]: line.split(":")[1].strip() for line in status.splitlines() if ":" in line}
-    return {"peak_rss_mb": int(fields["VmHWM"].split()[0]) / 1024, "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+    return {"peak_tree_rss_mb": tree.stop(), "peak_rss_mb": int(fields["VmHWM"].split()[0]) / 1024,
+             "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
             "page_bytes": len(page), "answered": [not a.refused for a in answers]}
 
 

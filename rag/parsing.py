@@ -7,12 +7,13 @@ process, never from this one with its model threads), two files at a time, while
 already parsed; the OS shares the cores between them. A single file is parsed in a thread (starting processes
 would cost more than it saves).
 
-Workers send page progress back through a queue, and errors back as values (exception objects do not all
+Workers send page progress back through a pipe, and errors back as values (exception objects do not all
 survive pickling), which ``ParsePool`` raises again in this process, so callers see the same errors either way.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from rag.lexical import tokenize
 from rag.loaders import LoadOptions, parse_file
 from rag.splitting import Splitter, search_text
 from rag.types import Chunk, Page
+
+logger = logging.getLogger(__name__)
 
 OnPage = Callable[[str, int, int], None]  # (source, page, pages)
 
@@ -77,7 +80,7 @@ def _init_worker(options: LoadOptions, splitter: Splitter, pages: Any) -> None:
 
 def _parse_in_worker(path: str, source: str, doc_id: str) -> Parsed | _Raised:
     def on_page(page: int, total: int) -> None:
-        _worker["pages"].put((source, page, total))
+        _worker["pages"].send((source[:1000], page, total))
 
     try:
         return parse(Path(path).read_bytes(), source, doc_id, _worker["options"], _worker["splitter"], path, on_page)
@@ -99,8 +102,10 @@ class ParsePool:
         self._splitter = splitter
         self._on_page = on_page
         self._processes = processes
-        self._pages: Any = None
+        self._pages: Any = None  # (reading end, writing end) of the page-progress pipe, with processes
+        self._pages_in: Any = None
         self._drain: threading.Thread | None = None
+        self._restart_lock = threading.Lock()
         self._executor = self._start()
 
     def _start(self) -> Executor:
@@ -109,15 +114,20 @@ class ParsePool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["rag.parsing"])
         if self._pages is None:
-            self._pages = context.SimpleQueue()
+            # A plain pipe, no lock: page messages are far below PIPE_BUF, so each write is atomic even with
+            # several writers, and a worker killed mid-write cannot leave a lock held (a Queue's would be).
+            self._pages, self._pages_in = context.Pipe(duplex=False)
             self._drain = threading.Thread(target=self._relay_pages, name="rag-parse-progress", daemon=True)
             self._drain.start()
         return ProcessPoolExecutor(max_workers=self._processes, mp_context=context, initializer=_init_worker,
-                                   initargs=(self._options, self._splitter, self._pages))
+                                   initargs=(self._options, self._splitter, self._pages_in))
 
     def _relay_pages(self) -> None:
-        while (item := self._pages.get()) is not None:
-            self._on_page(*item)
+        while (item := self._pages.recv()) is not None:
+            try:
+                self._on_page(*item)
+            except Exception:  # a progress display must not stop the relay: workers would block on a full pipe
+                logger.debug("page progress callback failed", exc_info=True)
 
     def submit(self, path: Path, source: str, doc_id: str) -> Future[Parsed]:
         result: Future[Parsed] = Future()
@@ -155,7 +165,7 @@ class ParsePool:
             result.set_result(value)
 
     def _restart(self) -> None:
-        with _restart_lock:
+        with self._restart_lock:
             if getattr(self._executor, "_broken", False):
                 self._executor.shutdown(wait=False, cancel_futures=False)
                 self._executor = self._start()
@@ -163,19 +173,17 @@ class ParsePool:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         if self._pages is not None:
-            self._pages.put(None)
+            self._pages_in.send(None)
             if self._drain is not None:
                 self._drain.join(timeout=5)
             self._pages.close()
+            self._pages_in.close()
 
     def __enter__(self) -> ParsePool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_restart_lock = threading.Lock()
 
 
 def parse_in_thread(path: Path, source: str, doc_id: str, options: LoadOptions, splitter: Splitter,

@@ -95,8 +95,8 @@ class OnnxEmbeddings(Embeddings):
     ``batch_size`` texts per forward pass. Measured on 2 cores with 1,536 chunks of SEC filings: one text per
     pass took half the time of batches of 32 on both cores (16.5 s against 33.0 s; no padding, activations that
     stay in cache) and a third of the memory. Independent single-core runs also share the cores well with other
-    work, such as the ingest parse thread, where one run across all cores stalls at every operator while
-    another thread holds a core.
+    work, such as parsing the next files, where one run across all cores stalls at every operator while
+    something else holds a core.
     """
 
     def __init__(self, model_path: str, *, threads: int | None = None, batch_size: int = 1) -> None:
@@ -168,6 +168,8 @@ class OnnxEmbeddings(Embeddings):
         return pooled
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
         self._load()
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: less padding
         batches = [order[start:start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
