@@ -3,9 +3,10 @@
     .venv/bin/python bench/query.py [--source-store DIR] [--sizes 10000,100000] [--repeat 3]
 
 Retrieval: stores of N chunks are built from a real store's chunks and vectors (by default the dev-en eval
-store that `python -m rag eval` leaves under .eval-cache/): chunk texts are reused in order, and beyond the
-source's size each copy's vector gets a little noise, so the index is not full of exact duplicates. Queries are
-the dev-en questions; latency is one `Retriever.search` call, query embedding included, per mode.
+store that `python -m rag eval` leaves under .eval-cache/, ingested first if it is not there): chunk texts are
+reused in order, and beyond the source's size each copy's vector gets a little noise, so the index is not full
+of exact duplicates. Queries are the dev-en questions; latency is one `Retriever.search` call, query embedding
+included, per mode.
 
 Time to first token (offline default model): the full pipeline (`Answerer.stream` until the first token:
 embedding, hybrid search, relevance, prompt) against the model alone on the same messages. Before each timed
@@ -36,6 +37,7 @@ from rag.runtime import Rag  # noqa: E402
 from rag.types import Chunk, DocumentInfo  # noqa: E402
 
 QA = ROOT.parent / "shared" / "eval" / "dev-en" / "qa.jsonl"
+DEV_EN_PDFS = ROOT.parent / "shared" / "eval" / "dev-en" / "pdfs"
 
 
 def percentile(values: list[float], pct: int) -> float:
@@ -54,6 +56,20 @@ def read_source(store: Path) -> tuple[list[str], np.ndarray]:
         texts.extend(got["documents"])
         vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
     return texts, np.vstack(vectors)
+
+
+def dev_en_store() -> Path:
+    """The store `python -m rag eval` keeps for the dev-en filings under the default settings; ingested here if
+    missing (about 10 minutes on 2 cores), so this script runs from a fresh checkout."""
+    from rag.evaluation import cached_store
+
+    settings = load_config()
+    store = cached_store(ROOT / ".eval-cache", DEV_EN_PDFS, settings)
+    rag = Rag(settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})}))
+    report = rag.ingestor.ingest([DEV_EN_PDFS])  # unchanged files are skipped: instant when the store exists
+    if report.added or report.updated:
+        print(f"ingested {len(report.added) + len(report.updated)} filings into {store}", flush=True)
+    return store
 
 
 def build_store(folder: Path, texts: list[str], vectors: np.ndarray, size: int, rag_embedder) -> Rag:
@@ -131,10 +147,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    source = args.source_store or next(iter(sorted((ROOT / ".eval-cache").glob("*dev-en*"))), None)
-    if source is None:
-        sys.exit("no source store: run `python -m rag eval ../shared/eval/dev-en/qa.jsonl --docs "
-                 "../shared/eval/dev-en/pdfs` first, or pass --source-store")
+    source = args.source_store or dev_en_store()
     texts, vectors = read_source(source)
     questions = [q.question for q in load_questions(QA)]
     print(f"source: {source} ({len(texts)} chunks); {len(questions)} queries", flush=True)

@@ -227,12 +227,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     questions = evaluation.load_questions(args.qa)
     if args.limit:
         questions = questions[: args.limit]
-    cache = Path(args.cache)
-    from rag.ingest import VERSION
-
-    key = evaluation.store_key(docs, VERSION, settings.ingest.chunk_size, settings.ingest.chunk_overlap,
-                               settings.ingest.ocr, settings.embeddings.provider, settings.embeddings.model)
-    store = Path(args.store) if args.store else cache / key
+    cached = evaluation.cached_store(Path(args.cache), docs, settings)
+    store = Path(args.store) if args.store else cached
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})})
     rag = Rag(settings)
     with IngestProgress(sys.stderr) as progress:
@@ -251,7 +247,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.baseline:
         from rag.baseline import LangChainBaseline
 
-        baseline = LangChainBaseline(cache / f"baseline-{key}", rag.embedder())
+        baseline = LangChainBaseline(cached.parent / f"baseline-{cached.name}", rag.embedder())
         if not baseline.is_built():
             print("building the LangChain baseline store (slow: plain pipeline)...", file=sys.stderr, flush=True)
             baseline.ingest(docs)

@@ -15,9 +15,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 CUTOFFS = (1, 5, 10)
 
@@ -114,6 +117,15 @@ def store_key(docs: Path, *parts: object) -> str:
     """A cache folder name for an eval store: the docs folder plus the settings that change what is stored."""
     digest = hashlib.sha256("|".join(str(p) for p in (docs.resolve(), *parts)).encode()).hexdigest()[:10]
     return f"{docs.resolve().parent.name}-{docs.name}-{digest}"
+
+
+def cached_store(cache: Path, docs: Path, settings: Settings) -> Path:
+    """Where the eval store of ``docs`` under ``settings`` is kept in ``cache`` (reused while those settings hold)."""
+    from rag.ingest import VERSION
+
+    ingest, embeddings = settings.ingest, settings.embeddings
+    return cache / store_key(docs, VERSION, ingest.chunk_size, ingest.chunk_overlap, ingest.ocr, embeddings.provider,
+                             embeddings.model)
 
 
 def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
