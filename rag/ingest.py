@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.errors import DocumentError, RagError
 from rag.loaders import LoadOptions, supported
-from rag.parsing import Parsed, ParsePool, parse
+from rag.parsing import Parsed, ParsePool, parse, processes_for
 from rag.providers.embeddings import Embedder
 from rag.splitting import Splitter, search_text
 from rag.store import Store
@@ -135,7 +135,7 @@ class Ingestor:
         def on_page(source: str, page: int, pages: int) -> None:
             notify(Progress(source, "parsing", position[source], total, f"page {page}/{pages}", page, pages))
 
-        processes = min(PREFETCH, len(planned)) if len(planned) > 1 else 0
+        processes = processes_for([path for _, path, _, _, _ in planned])
         with ParsePool(self.options, self._splitter, on_page, processes=processes) as pool:
             queue: deque[tuple[tuple[int, Path, str, str, DocumentInfo | None], Future[Parsed]]] = deque()
             upcoming = iter(planned)

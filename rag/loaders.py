@@ -47,6 +47,8 @@ class LoadOptions:
     pdf_tables: bool = True  # PDF text in layout mode, tables rewritten as header-led rows (rag.tables)
     text_lines: int = 60  # lines per section of a .txt file (and of a .md file without headings)
     docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
+    first_page: int = 1  # a range of PDF pages, to parse one large PDF in parts (see rag.parsing)
+    last_page: int = 0  # 0: to the end
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
@@ -88,7 +90,7 @@ def load_pdf(data: bytes, source: str, options: LoadOptions, on_page: OnPage | N
     ocr = _PdfOcr(data, options)
     pages: list[Page] = []
     try:
-        for number in range(1, count + 1):
+        for number in range(options.first_page, min(count, options.last_page or count) + 1):
             pages.append(_pdf_page(reader, number, source, options, ocr))
             if on_page is not None:
                 on_page(number, count)
@@ -367,6 +369,32 @@ def parse_file(data: bytes, source: str, options: LoadOptions | None = None, on_
     loaded = loader(data, source, options, on_page)
     if not any(page.text for page in loaded.pages):
         raise _no_text(suffix, options, loaded)
+    return loaded
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Pages of a PDF, or 0 when it cannot be read (its parse reports why)."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        return 0 if reader.is_encrypted else len(reader.pages)
+    except Exception:  # noqa: BLE001 - a damaged file is reported by the real parse
+        return 0
+
+
+def parse_pdf_part(data: bytes, source: str, options: LoadOptions, on_page: OnPage | None = None) -> Loaded:
+    """Pages ``options.first_page`` to ``options.last_page`` of a PDF; ``join_parts`` checks the whole file."""
+    return load_pdf(data, source, options, on_page)
+
+
+def join_parts(parts: list[Loaded], options: LoadOptions) -> Loaded:
+    """One file's parts, in page order, as ``parse_file`` would have returned them (or its error)."""
+    missing = next((part for part in parts if part.ocr_unavailable), None)
+    loaded = Loaded([page for part in parts for page in part.pages], [w for part in parts for w in part.warnings],
+                    missing.ocr_unavailable if missing else "", missing.ocr_hint if missing else "")
+    if not any(page.text for page in loaded.pages):
+        raise _no_text(".pdf", options, loaded)
     return loaded
 
 

@@ -1,11 +1,11 @@
 """Parsing ahead of the embedding model: file bytes -> pages -> chunks -> keyword terms, off the embedding thread.
 
-pypdf is pure Python and holds the GIL (about 100 ms a page for SEC filings in layout mode): in a thread it
+pypdf is pure Python and holds the GIL (about 70-100 ms a page for SEC filings in layout mode): in a thread it
 can use one core at most, and once the embedding model is fast it is as costly as the model. So when several
-files are to be ingested they are parsed in worker processes (``forkserver``: forked from a clean server
-process, never from this one with its model threads), two files at a time, while this process embeds the ones
-already parsed; the OS shares the cores between them. A single file is parsed in a thread (starting processes
-would cost more than it saves).
+files, or one long PDF, are to be ingested, they are parsed in worker processes (``forkserver``: forked from a
+clean server process, never from this one with its model threads) while this process embeds what is already
+parsed; the OS shares the cores between them. A long PDF is cut into page ranges, one per worker, so even one
+file uses every core. One short file is parsed in a thread (starting processes would cost more than it saves).
 
 Workers send page progress back through a pipe, and errors back as values (exception objects do not all
 survive pickling), which ``ParsePool`` raises again in this process, so callers see the same errors either way.
@@ -15,24 +15,26 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rag import errors
 from rag.errors import DocumentError, RagError
 from rag.lexical import tokenize
-from rag.loaders import LoadOptions, parse_file
+from rag.loaders import Loaded, LoadOptions, join_parts, parse_file, parse_pdf_part, pdf_page_count
 from rag.splitting import Splitter, search_text
 from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
 
 OnPage = Callable[[str, int, int], None]  # (source, page, pages)
+SPLIT_PAGES = 40  # a PDF of at least twice this many pages is parsed in parts, one per worker process
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,11 @@ class Parsed:
 
 def parse(data: bytes, source: str, doc_id: str, options: LoadOptions, splitter: Splitter, path: str = "",
           on_page: Callable[[int, int], None] | None = None) -> Parsed:
-    loaded = parse_file(data, source, options, on_page)
+    return finish(parse_file(data, source, options, on_page), source, doc_id, splitter, path)
+
+
+def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: str = "") -> Parsed:
+    """Chunks and keyword terms of a file's pages."""
     chunks = splitter.split(loaded.pages, doc_id)
     if not chunks:
         raise DocumentError("no text found in the file", hint="check that the file is not empty")
@@ -79,17 +85,40 @@ def _init_worker(options: LoadOptions, splitter: Splitter, pages: Any) -> None:
 
 
 def _parse_in_worker(path: str, source: str, doc_id: str) -> Parsed | _Raised:
+    return _in_worker(lambda on_page: parse(Path(path).read_bytes(), source, doc_id, _worker["options"],
+                                            _worker["splitter"], path, on_page), source)
+
+
+def _load_part_in_worker(path: str, source: str, first: int, last: int) -> Loaded | _Raised:
+    options = replace(_worker["options"], first_page=first, last_page=last)
+    return _in_worker(lambda on_page: parse_pdf_part(Path(path).read_bytes(), source, options, on_page), source)
+
+
+def _in_worker(work: Callable[[Callable[[int, int], None]], Any], source: str) -> Any:
     def on_page(page: int, total: int) -> None:
         _worker["pages"].send((source[:1000], page, total))
 
     try:
-        return parse(Path(path).read_bytes(), source, doc_id, _worker["options"], _worker["splitter"], path, on_page)
+        return work(on_page)
     except RagError as exc:
         return _Raised(type(exc).__name__, exc.message, exc.hint)
     except OSError as exc:
         return _Raised("DocumentError", f"cannot read the file ({exc.strerror or exc})")
     except Exception as exc:  # noqa: BLE001 - reported for this file only, by the caller
         return _Raised("", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def processes_for(paths: list[Path]) -> int:
+    """Worker processes worth starting to parse these files: none for one short file (a thread is enough),
+    else one per core, at most 2 (each holds a file's pages in memory)."""
+    workers = min(2, os.cpu_count() or 1)
+    if workers < 2 or not paths:
+        return 0
+    if len(paths) > 1:
+        return workers
+    path = paths[0]
+    long_pdf = path.suffix.lower() == ".pdf" and pdf_page_count(path.read_bytes()) >= 2 * SPLIT_PAGES
+    return workers if long_pdf else 0
 
 
 class ParsePool:
@@ -123,38 +152,75 @@ class ParsePool:
                                    initargs=(self._options, self._splitter, self._pages_in))
 
     def _relay_pages(self) -> None:
+        done: dict[str, int] = {}  # pages read per file: the parts of a file report their pages at the same time
         while (item := self._pages.recv()) is not None:
+            source, _, pages = item
+            done[source] = done.get(source, 0) + 1
             try:
-                self._on_page(*item)
+                self._on_page(source, min(done[source], pages), pages)
             except Exception:  # a progress display must not stop the relay: workers would block on a full pipe
                 logger.debug("page progress callback failed", exc_info=True)
 
     def submit(self, path: Path, source: str, doc_id: str) -> Future[Parsed]:
+        if not self._processes:
+            return self._run(parse_in_thread, path, source, doc_id, self._options, self._splitter, self._on_page)
+        parts = self._parts(path)
+        if len(parts) == 1:
+            return self._run(_parse_in_worker, str(path), source, doc_id)
+        return self._join([self._run(_load_part_in_worker, str(path), source, first, last) for first, last in parts],
+                          path, source, doc_id)
+
+    def _parts(self, path: Path) -> list[tuple[int, int]]:
+        """Page ranges of a long PDF, one per worker, so its parse is spread over the cores; else one range."""
+        pages = pdf_page_count(path.read_bytes()) if path.suffix.lower() == ".pdf" else 0
+        count = min(self._processes, pages // SPLIT_PAGES)
+        if count < 2:
+            return [(1, 0)]
+        bounds = [round(pages * i / count) for i in range(count + 1)]
+        return [(bounds[i] + 1, bounds[i + 1]) for i in range(count)]
+
+    def _join(self, parts: list[Future[Loaded]], path: Path, source: str, doc_id: str) -> Future[Parsed]:
         result: Future[Parsed] = Future()
-        self._submit(result, path, source, doc_id, retried=False)
+        left = [len(parts)]
+        lock = threading.Lock()
+
+        def part_done(_: Future[Loaded]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            try:
+                loaded = join_parts([part.result() for part in parts], self._options)
+                result.set_result(finish(loaded, source, doc_id, self._splitter, str(path)))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller as it is
+                result.set_exception(exc)
+
+        for part in parts:
+            part.add_done_callback(part_done)
         return result
 
-    def _submit(self, result: Future[Parsed], path: Path, source: str, doc_id: str, *, retried: bool) -> None:
-        if self._processes:
-            inner = self._executor.submit(_parse_in_worker, str(path), source, doc_id)
-        else:
-            inner = self._executor.submit(parse_in_thread, path, source, doc_id, self._options, self._splitter,
-                                          self._on_page)
-        inner.add_done_callback(lambda f: self._settle(f, result, path, source, doc_id, retried))
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        result: Future[Any] = Future()
+        self._attempt(result, fn, args, retried=False)
+        return result
 
-    def _settle(self, inner: Future[Any], result: Future[Parsed], path: Path, source: str, doc_id: str,
+    def _attempt(self, result: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], *, retried: bool) -> None:
+        inner = self._executor.submit(fn, *args)
+        inner.add_done_callback(lambda f: self._settle(f, result, fn, args, retried))
+
+    def _settle(self, inner: Future[Any], result: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
                 retried: bool) -> None:
         try:
             value = inner.result()
         except BrokenProcessPool:
-            # A worker died (a crash in a native library, or the OOM killer); every file in flight sees this.
+            # A worker died (a crash in a native library, or the OOM killer); every job in flight sees this.
             # Each gets one more try in a fresh pool; a file that breaks that one too is the cause.
             if retried:
                 result.set_exception(DocumentError("the PDF parser crashed on this file",
                                                    hint="the file may be damaged; try re-saving it as PDF"))
                 return
             self._restart()
-            self._submit(result, path, source, doc_id, retried=True)
+            self._attempt(result, fn, args, retried=True)
             return
         except Exception as exc:  # noqa: BLE001 - handed to the caller as it is
             result.set_exception(exc)

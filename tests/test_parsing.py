@@ -58,3 +58,29 @@ def test_a_killed_worker_is_replaced_and_the_file_still_parsed(tmp_path):
         parsed = future.result(timeout=300)
         assert len(parsed.pages) == 120
         assert not set(pool._executor._processes) & set(workers)  # a new worker did it
+
+
+def test_a_long_pdf_is_parsed_in_page_ranges_like_in_one_piece(tmp_path):
+    from rag.parsing import SPLIT_PAGES, processes_for
+
+    texts = [f"Section {n}. The turbine hall {n} logged {n * 7} inspections." for n in range(1, 2 * SPLIT_PAGES + 11)]
+    path = write_pdf(tmp_path / "long.pdf", texts)
+    assert processes_for([path]) == 2 and processes_for([write_pdf(tmp_path / "short.pdf", texts[:3])]) == 0
+    in_parts, progress = parse_with(2, path)
+    whole, _ = parse_with(0, path)
+    assert in_parts == whole  # same pages, chunks, ids and terms as one sequential parse
+    assert [p.page for p in in_parts.pages] == list(range(1, len(texts) + 1))
+    assert sorted(n for _, n, _ in progress) == list(range(1, len(texts) + 1))  # a count of pages read
+
+
+def test_a_broken_part_fails_the_file_with_its_reason(tmp_path):
+    texts = [f"Page {n} text." for n in range(1, 101)]
+    path = write_pdf(tmp_path / "long.pdf", texts)
+    blank = write_pdf(tmp_path / "blank.pdf", [" "] * 100)  # long, but no text on any page
+    with ParsePool(LoadOptions(ocr="never"), Splitter(800, 120), lambda *e: None, processes=2) as pool:
+        good = pool.submit(path, "long.pdf", "d" * 64)
+        bad = pool.submit(blank, "blank.pdf", "e" * 64)
+        assert len(good.result(timeout=120).pages) == 100
+        with pytest.raises(DocumentError) as raised:
+            bad.result(timeout=120)
+    assert "text" in str(raised.value)
