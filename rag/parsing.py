@@ -116,9 +116,15 @@ def processes_for(paths: list[Path]) -> int:
         return 0
     if len(paths) > 1:
         return workers
-    path = paths[0]
-    long_pdf = path.suffix.lower() == ".pdf" and pdf_page_count(path.read_bytes()) >= 2 * SPLIT_PAGES
-    return workers if long_pdf else 0
+    return workers if _pdf_pages(paths[0]) >= 2 * SPLIT_PAGES else 0
+
+
+def _pdf_pages(path: Path) -> int:
+    """Pages of a PDF file; 0 for other files and for a file that cannot be read (its parse says why)."""
+    try:
+        return pdf_page_count(path.read_bytes()) if path.suffix.lower() == ".pdf" else 0
+    except OSError:
+        return 0
 
 
 class ParsePool:
@@ -172,7 +178,7 @@ class ParsePool:
 
     def _parts(self, path: Path) -> list[tuple[int, int]]:
         """Page ranges of a long PDF, one per worker, so its parse is spread over the cores; else one range."""
-        pages = pdf_page_count(path.read_bytes()) if path.suffix.lower() == ".pdf" else 0
+        pages = _pdf_pages(path)
         count = min(self._processes, pages // SPLIT_PAGES)
         if count < 2:
             return [(1, 0)]
