@@ -128,7 +128,8 @@ class Ingestor:
                 continue
             planned.append((done, path, source, doc_id, existing))
 
-        # Parse ahead while this thread embeds: several files in worker processes, one in a thread (rag.parsing).
+        # Parse ahead while this thread embeds: several files or a long PDF in worker processes, one short file in
+        # a thread (rag.parsing).
         # At most PREFETCH files are parsed or waiting in memory at a time.
         position = {source: done for done, _, source, _, _ in planned}
 
