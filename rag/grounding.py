@@ -14,6 +14,7 @@ for Hangul (Korean particles stay glued to their nouns, so whole words would rar
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -58,7 +59,7 @@ def terms(text: str) -> set[str]:
             out.update(word[i:i + 2] for i in range(len(word) - 1))
         elif _HANGUL.search(word):
             out.add(word)
-        elif word not in _STOP:
+        elif word not in _STOP and (len(word) > 1 or word.isdigit()):  # not the "s" of "Aurora's"
             out.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
     return out
 
@@ -134,9 +135,15 @@ class Grounder:
         if not candidates:
             return ""
         semantic = list(self._similarity(self.question, [c[2] for c in candidates])) if self._similarity else None
+        # A question term found in few of the sentences says more than one found in most ("revenue" against
+        # "aurora" in a report about Aurora): terms are weighted by their inverse frequency among the sentences.
+        sentence_terms = [terms(c[2]) for c in candidates]
+        weight = {t: math.log(1 + len(candidates) / df) for t in question
+                  if (df := sum(t in st for st in sentence_terms))}
+        total = sum(weight.values()) or 1.0
         scored: list[tuple[float, int, str]] = []
         for i, (rank, n, sentence) in enumerate(candidates):
-            score = len(terms(sentence) & question) / (len(question) or 1)
+            score = sum(weight.get(t, 0.0) for t in sentence_terms[i] & question) / total
             if semantic is not None:
                 score = 0.5 * score + 0.5 * float(semantic[i])
             if self._asks_figure and numbers(sentence):

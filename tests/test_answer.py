@@ -129,3 +129,16 @@ def test_a_question_about_a_name_no_document_mentions_is_refused_and_says_so(rag
     answer = rag.answerer.ask("What was Tesla's reactor output in 2023?")
     assert answer.refused and "Tesla" in answer.text
     assert answer.usage.prompt_tokens == 0
+
+
+def test_quotes_prefer_the_sentence_with_the_rare_question_terms():
+    """In a report about Aurora every sentence says "Aurora" or "2024"; "revenue" picks the one that answers."""
+    people = source(1, "Outlook and people\n\nAurora employed 1,240 people at the end of 2024. The lost-time injury "
+                       "rate was 0.18 per 200,000 hours worked.", page=4)
+    money = source(2, "Financial results\n\nRevenue for 2024 was 184.6 million pounds, an increase of 12 percent "
+                      "from 164.8 million pounds in 2023. Operating profit rose to 41.3 million pounds.", page=3)
+    other = source(3, "Aurora Tidal Power Ltd. is a renewable energy company founded in 2011. Aurora reports on "
+                      "2024 here.", page=1)
+    quote = Grounder("What was Aurora's revenue in 2024?", [people, money, other]).quote("en")
+    assert quote.startswith("The documents say: \u201cRevenue for 2024 was 184.6 million pounds")
+    assert "employed" not in quote
