@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from recall import gold_page_found  # bench/recall.py
+
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
@@ -92,10 +94,9 @@ def main() -> int:
                 found_all = found_doc = numbers = numbers_found = 0
                 for r in group:
                     gold = set(r["pages"])
-                    hits = rag.retriever.search(r["question"], k=args.k)
-                    found_all += any(h.source == r["doc"] and h.page in gold for h in hits)
-                    hits = rag.retriever.search(r["question"], k=args.k, sources=[r["doc"]])
-                    found_doc += any(h.page in gold for h in hits)
+                    everywhere, own = gold_page_found(rag, r, args.k)
+                    found_all += everywhere
+                    found_doc += own
                     page_text = " ".join(texts[(r["doc"], p)] for p in gold)
                     wanted = set(NUMBER.findall(r["answer"]))
                     numbers += len(wanted)

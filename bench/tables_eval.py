@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from recall import gold_page_found  # bench/recall.py
+
 from rag.cli import setup_environment
 
 
@@ -65,11 +67,9 @@ def main() -> int:
             chunks = rag.store.count()
             found_global = found_doc = 0
             for r in rows:
-                gold = set(r["pages"])
-                hits = rag.retriever.search(r["question"], k=args.k)
-                found_global += any(h.source == r["doc"] and h.page in gold for h in hits)
-                hits = rag.retriever.search(r["question"], k=args.k, sources=[r["doc"]])
-                found_doc += any(h.page in gold for h in hits)
+                everywhere, own = gold_page_found(rag, r, args.k)
+                found_global += everywhere
+                found_doc += own
             results[mode] = {"chunks": chunks, "ingest_s": round(seconds, 1),
                              f"page_recall@{args.k}_global": round(found_global / len(rows), 3),
                              f"page_recall@{args.k}_in_doc": round(found_doc / len(rows), 3),

@@ -383,13 +383,9 @@ def pdf_page_count(data: bytes) -> int:
         return 0
 
 
-def parse_pdf_part(data: bytes, source: str, options: LoadOptions, on_page: OnPage | None = None) -> Loaded:
-    """Pages ``options.first_page`` to ``options.last_page`` of a PDF; ``join_parts`` checks the whole file."""
-    return load_pdf(data, source, options, on_page)
-
-
 def join_parts(parts: list[Loaded], options: LoadOptions) -> Loaded:
-    """One file's parts, in page order, as ``parse_file`` would have returned them (or its error)."""
+    """One PDF's parts (``load_pdf`` with ``first_page``/``last_page``), in page order, as ``parse_file`` would
+    have returned them (or its error: the whole-file "no text" check happens here)."""
     missing = next((part for part in parts if part.ocr_unavailable), None)
     loaded = Loaded([page for part in parts for page in part.pages], [w for part in parts for w in part.warnings],
                     missing.ocr_unavailable if missing else "", missing.ocr_hint if missing else "")

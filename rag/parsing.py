@@ -27,7 +27,7 @@ from typing import Any
 from rag import errors
 from rag.errors import DocumentError, RagError
 from rag.lexical import tokenize
-from rag.loaders import Loaded, LoadOptions, join_parts, parse_file, parse_pdf_part, pdf_page_count
+from rag.loaders import Loaded, LoadOptions, join_parts, load_pdf, parse_file, pdf_page_count
 from rag.splitting import Splitter, search_text
 from rag.types import Chunk, Page
 
@@ -91,7 +91,7 @@ def _parse_in_worker(path: str, source: str, doc_id: str) -> Parsed | _Raised:
 
 def _load_part_in_worker(path: str, source: str, first: int, last: int) -> Loaded | _Raised:
     options = replace(_worker["options"], first_page=first, last_page=last)
-    return _in_worker(lambda on_page: parse_pdf_part(Path(path).read_bytes(), source, options, on_page), source)
+    return _in_worker(lambda on_page: load_pdf(Path(path).read_bytes(), source, options, on_page), source)
 
 
 def _in_worker(work: Callable[[Callable[[int, int], None]], Any], source: str) -> Any:

@@ -93,8 +93,8 @@ class OnnxEmbeddings(Embeddings):
 
     Texts run on ``threads`` worker threads, each on one core (a single-threaded session, run concurrently),
     ``batch_size`` texts per forward pass. Measured on 2 cores with 1,536 chunks of SEC filings: one text per
-    pass took half the time of batches of 32 on both cores (16.5 s against 33.0 s; no padding, activations that
-    stay in cache) and a third of the memory. Independent single-core runs also share the cores well with other
+    pass took half the time of batches of 32 on both cores (16.5 s against 33.0 s; likely no padding and
+    activations that stay in cache) and a third of the memory. Independent single-core runs also share the cores well with other
     work, such as parsing the next files, where one run across all cores stalls at every operator while
     something else holds a core.
     """
@@ -155,8 +155,7 @@ class OnnxEmbeddings(Embeddings):
                 if self._running == 0:
                     self._forward += time.perf_counter() - self._busy_since
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        session, tokenizer = self._load()
+    def _batch(self, session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:
         encodings = tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -170,16 +169,16 @@ class OnnxEmbeddings(Embeddings):
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        self._load()
+        session, tokenizer = self._load()
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: less padding
         batches = [order[start:start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
         work = [[texts[i] for i in index] for index in batches]
         if len(batches) == 1 or self.threads == 1:
-            results = [self._batch(b) for b in work]
+            results = [self._batch(session, tokenizer, b) for b in work]
         else:
             with ThreadPoolExecutor(max_workers=min(self.threads, len(batches)),
                                     thread_name_prefix="rag-embed") as pool:
-                results = list(pool.map(self._batch, work))
+                results = list(pool.map(lambda b: self._batch(session, tokenizer, b), work))
         out = np.zeros((len(texts), results[0].shape[1]), dtype=np.float32)
         for index, pooled in zip(batches, results):
             out[index] = pooled
