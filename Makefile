@@ -4,11 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-export GRADIO_ANALYTICS_ENABLED = False
-export ANONYMIZED_TELEMETRY = False
-export HF_HUB_OFFLINE = 1
-export TRANSFORMERS_OFFLINE = 1
-
 .PHONY: install run test lint samples clean
 
 $(STAMP): pyproject.toml

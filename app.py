@@ -7,8 +7,8 @@ a login. The UI itself lives in ui/; this file only loads the config, builds the
 import argparse
 import sys
 
-from rag.cli import setup_environment, setup_logging
-from rag.errors import RagError
+from rag import RagError, offline_defaults
+from rag.cli.main import setup_logging
 
 
 def main() -> int:
@@ -16,15 +16,14 @@ def main() -> int:
     parser.add_argument("--config", metavar="PATH", help="config file (default: config.yaml of the project)")
     parser.add_argument("--port", type=int, help="override app.port")
     args = parser.parse_args()
-    setup_environment()
+    offline_defaults()
     setup_logging(debug=False)
 
-    from rag.config import load_config
-    from rag.runtime import Rag
+    from rag import Rag
     from ui.app import serve
 
     try:
-        rag = Rag(load_config(args.config))  # one store client and one set of models for the whole process
+        rag = Rag.from_config(args.config)  # one store client and one set of models for the whole process
         serve(rag, port=args.port)
     except RagError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.update({"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+from rag import offline_defaults  # noqa: E402
 
+offline_defaults()
+
+from rag import Rag  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.evaluation import load_questions  # noqa: E402
-from rag.runtime import Rag  # noqa: E402
+from rag.eval.retrieval import load_questions  # noqa: E402
 
 
 def main() -> None:

@@ -42,11 +42,12 @@ DEFAULT_DOCS = ROOT.parent / "shared" / "eval" / "dev-en" / "pdfs"
 
 def child(pipeline: str, docs: Path, store: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-                       "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+    from rag import offline_defaults
+
+    offline_defaults()
+    from rag import Rag
     from rag.config import EmbeddingSettings, load_config
     from rag.providers import build_embedder
-    from rag.runtime import Rag
 
     started = time.perf_counter()
     backend = "torch" if pipeline == "baseline" else "onnx"
@@ -80,7 +81,7 @@ def child(pipeline: str, docs: Path, store: Path) -> dict:
         again = rag.ingestor.ingest([docs])
         extra |= {"reingest_s": time.perf_counter() - started, "reingest_skipped": len(again.skipped)}
     else:
-        from rag.baseline import LangChainBaseline
+        from baseline import LangChainBaseline
 
         result = LangChainBaseline(store, embedder).ingest(docs)
         seconds, pages, chunks, failed = result.seconds, result.pages, result.chunks, 0

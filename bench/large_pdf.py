@@ -76,22 +76,27 @@ def main() -> int:
     parser.add_argument("--parse-only", action="store_true", help="load and split only: no embedding model, no store")
     args = parser.parse_args()
 
-    from rag.cli import setup_environment
+    from rag import offline_defaults
 
-    setup_environment()
+    offline_defaults()
     import logging
 
     logging.disable(logging.WARNING)
+    from rag import Rag
     from rag.config import load_config
-    from rag.ingest import Progress, file_hash
-    from rag.runtime import Rag
+    from rag.ingest.pipeline import file_hash
+    from rag.ingest.splitting import Splitter
+    from rag.ingest.workers import parse
+    from rag.types import Progress
 
     with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / f"large-{args.pages}.pdf"
         start = time.perf_counter()
         make_pdf(pdf, args.pages, args.scanned)
         made = time.perf_counter() - start
-        rag = Rag(load_config(environ={"RAG_STORE__PATH": str(Path(tmp) / "store")}))
+        settings = load_config(environ={"RAG_STORE__PATH": str(Path(tmp) / "store")})
+        rag = Rag(settings)
+        splitter = Splitter(settings.ingest.chunk_size, settings.ingest.chunk_overlap)
         if not args.parse_only:
             rag.embedder().embed_documents(["warm up"])  # load the model first, so RSS before counts it
         result: dict[str, object] = {"pages": args.pages, "scanned_pages": args.scanned,
@@ -107,13 +112,13 @@ def main() -> int:
                 marks["parsed"] = time.perf_counter()
 
         def on_progress(event: Progress) -> None:
-            if event.stage == "parsing" and event.pages:
-                on_page(event.page, event.pages)
+            if event.stage == "parsing" and event.steps:
+                on_page(event.step, event.steps)
 
         start = time.perf_counter()
         if args.parse_only:
             data = pdf.read_bytes()
-            parsed = rag.ingestor.parse(data, pdf.name, file_hash(data), on_page=on_page)
+            parsed = parse(data, pdf.name, file_hash(data), rag.ingestor.options, splitter, on_page=on_page)
             chunks, ocr_pages = len(parsed.chunks), sum(p.ocr for p in parsed.pages)
         else:
             report = rag.ingestor.ingest([pdf], on_progress=on_progress)

@@ -24,12 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def child(store: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-                       "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+    from rag import offline_defaults
+
+    offline_defaults()
     from proc import PeakTreeRss  # bench/proc.py
 
+    from rag import Rag
     from rag.config import load_config
-    from rag.runtime import Rag
     from ui.app import build
 
     tree = PeakTreeRss()

@@ -36,18 +36,18 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args()
 
-    from rag.cli import setup_environment
+    from rag import offline_defaults
 
-    setup_environment()
+    offline_defaults()
     import logging
 
     logging.disable(logging.WARNING)
     from pypdf import PdfReader
 
+    from rag import Rag
     from rag.config import load_config
-    from rag.ocr import text_layer_problem
+    from rag.ingest.ocr import text_layer_problem
     from rag.providers import build_embedder
-    from rag.runtime import Rag
 
     root = Path(args.eval)
     rows = [json.loads(line) for line in (root / "qa.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -26,14 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-                   "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+from rag import offline_defaults  # noqa: E402
+
+offline_defaults()
 
 import numpy as np  # noqa: E402
 
+from rag import Rag  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.evaluation import load_questions  # noqa: E402
-from rag.runtime import Rag  # noqa: E402
+from rag.eval.retrieval import load_questions  # noqa: E402
 from rag.types import Chunk, DocumentInfo  # noqa: E402
 
 QA = ROOT.parent / "shared" / "eval" / "dev-en" / "qa.jsonl"
@@ -61,7 +61,7 @@ def read_source(store: Path) -> tuple[list[str], np.ndarray]:
 def dev_en_store() -> Path:
     """The store `python -m rag eval` keeps for the dev-en filings under the default settings; ingested here if
     missing (about 10 minutes on 2 cores), so this script runs from a fresh checkout."""
-    from rag.evaluation import cached_store
+    from rag.eval.retrieval import cached_store
 
     settings = load_config()
     store = cached_store(ROOT / ".eval-cache", DEV_EN_PDFS, settings)
@@ -111,9 +111,8 @@ def retrieval_latency(rag: Rag, questions: list[str], repeat: int) -> dict[str, 
 def first_token(rag: Rag, questions: list[str]) -> dict[str, float]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from rag import prompts
-    from rag.generation import Token
-    from rag.types import Source
+    from rag.answer import prompts
+    from rag.types import Source, Token
 
     chat = rag.chat()
     reset = [SystemMessage("You are a poet."), HumanMessage("Write one line about the sea.")]

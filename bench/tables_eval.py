@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recall import gold_page_found  # bench/recall.py
 
-from rag.cli import setup_environment
+from rag import offline_defaults
 
 
 def pages_of(pdf: Path) -> int:
@@ -37,13 +37,13 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--modes", default="plain,tables")
     args = parser.parse_args()
-    setup_environment()
+    offline_defaults()
     import logging
 
     logging.disable(logging.WARNING)
+    from rag import Rag
     from rag.config import load_config
     from rag.providers import build_embedder
-    from rag.runtime import Rag
 
     root = Path(args.eval)
     rows = [json.loads(line) for line in (root / "qa.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -63,12 +63,11 @@ def library_baseline(folder: Path, runs: int) -> list[dict]:
     """The same questions straight through the library (no browser, no Gradio), to see what the UI adds."""
     import time
 
-    from rag.cli import setup_environment
+    from rag import Rag, offline_defaults
     from rag.config import load_config
-    from rag.generation import Done, Token
-    from rag.runtime import Rag
+    from rag.types import Done, Token
 
-    setup_environment()
+    offline_defaults()
     rag = Rag(load_config(environ={"RAG_STORE__PATH": str(folder / "store")}))
     rag.ingestor.ingest(SAMPLES)
     rag.answerer.ask(QUESTIONS[0])  # load the models first

@@ -1,4 +1,4 @@
-"""``python -m rag doctor``: is this setup able to answer? One row per check, each OK, FAIL (with the fix) or SKIP.
+"""Is this setup able to answer? One check each, OK, FAIL (with the fix) or SKIP (``python -m rag doctor``).
 
     config       config.yaml and RAG_* variables are valid
     chat model   the provider is reachable, the key is accepted, the model exists and answers (one token)
@@ -12,30 +12,20 @@ same message and fix it would show in `ask`.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from rag.config import EmbeddingSettings, LLMSettings, Settings, StoreSettings, load_config
 from rag.errors import AuthenticationError, ProviderUnavailableError, RagError
+from rag.providers import ChatModel, build_chat_model, build_embedder
+from rag.types import FAIL, OK, SKIP, Check
 
-OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
 CHECK_TIMEOUT = 30.0  # seconds: a doctor should not wait as long as an answer may
 MIN_FREE_MB = 500
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # OK | FAIL | SKIP
-    detail: str
-    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,6 @@ def run_checks(config: str | os.PathLike[str] | None = None, environ: Mapping[st
 def check_chat(llm: LLMSettings) -> Check:
     from langchain_core.messages import HumanMessage
 
-    from rag.providers import build_chat_model
 
     quick = llm.model_copy(update={"max_retries": 0, "timeout": min(llm.timeout, CHECK_TIMEOUT)})
     what = f"{llm.provider} {llm.model or '(default model)'}"
@@ -86,8 +75,6 @@ def check_chat(llm: LLMSettings) -> Check:
 
 
 def check_embeddings(settings: EmbeddingSettings) -> tuple[Check, _Embedding | None]:
-    from rag.providers import build_embedder
-
     quick = settings.model_copy(update={"timeout": min(settings.timeout, CHECK_TIMEOUT)})
     what = f"{settings.provider} {settings.model or '(default model)'}"
     try:
@@ -104,7 +91,7 @@ def check_embeddings(settings: EmbeddingSettings) -> tuple[Check, _Embedding | N
 
 
 def check_collection(store: StoreSettings, embedding: _Embedding | None) -> Check:
-    from rag.store import Store
+    from rag.search.store import Store
 
     name = f"collection '{store.collection}'"
     if not store.path.exists():
@@ -140,35 +127,13 @@ def check_disk(path: Path, min_free_mb: int = MIN_FREE_MB) -> Check:
     return Check("disk", OK, f"{free_mb / 1024:.1f} GB free for {path}")
 
 
-def report(config: str | os.PathLike[str] | None = None, *, as_json: bool = False, out: TextIO | None = None,
-           min_free_mb: int = MIN_FREE_MB) -> int:
-    """Print the checks (a table, or JSON) and return the exit code: 0 when nothing failed, else 1."""
-    out = out or sys.stdout
-    checks: list[Check] = []
-    if not as_json:
-        print(f"{'CHECK':<12} {'STATUS':<6} DETAIL", file=out, flush=True)
-    for check in run_checks(config, min_free_mb=min_free_mb):
-        checks.append(check)
-        if not as_json:
-            print(f"{check.name:<12} {check.status:<6} {check.detail}", file=out, flush=True)
-            if check.fix and check.status == FAIL:
-                print(f"{'':<12} {'':<6} fix: {check.fix}", file=out, flush=True)
-    ok = all(c.status != FAIL for c in checks)
-    if as_json:
-        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, ensure_ascii=False), file=out, flush=True)
-    else:
-        failed = sum(c.status == FAIL for c in checks)
-        print("\nall checks passed" if ok else f"\n{failed} check{'s' if failed > 1 else ''} failed", file=out)
-    return 0 if ok else 1
-
-
 def _describe_config(settings: Settings) -> str:
     llm, emb = settings.llm, settings.embeddings
     return (f"chat: {llm.provider}{' ' + llm.model if llm.model else ''}; embeddings: {emb.provider}"
             f"{' ' + emb.model if emb.model else ''}; store: {settings.store.path} ({settings.store.collection})")
 
 
-def _offered_models(chat) -> list[str] | None:
+def _offered_models(chat: ChatModel) -> list[str] | None:
     """The models the server lists, or None when it cannot list them (then the one-token call decides)."""
     try:
         return chat.list_models()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +95,68 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """One sentence of an answer and the numbered sources it cites. The citations are data, not text: the
+    plain rendering puts them as ``[n]`` before the sentence's final punctuation, the app as links."""
+
+    text: str  # the sentence without citation marks, its final punctuation included
+    citations: tuple[int, ...] = ()
+    new_line: bool = False  # starts a new line (the answer is a list)
+
+    def split_end(self) -> tuple[str, str]:
+        """(body, final punctuation): citations go between the two."""
+        body = self.text.rstrip(".!?。")
+        return body, self.text[len(body):]
+
+    def plain(self) -> str:
+        if not self.citations:
+            return self.text
+        body, end = self.split_end()
+        return f"{body} {''.join(f'[{n}]' for n in self.citations)}{end}"
+
+
+def plain_text(claims: Sequence[Claim]) -> str:
+    """Claims as one string with ``[n]`` marks: a space between sentences, a newline before a list item."""
+    out = ""
+    for i, claim in enumerate(claims):
+        if i:
+            out += "\n" if claim.new_line else " "
+        out += claim.plain()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    text: str
+    claims: tuple[Claim, ...]
     sources: list[Source]
     refused: bool
     usage: Usage = field(default_factory=Usage)
     question: str = ""  # the standalone question actually used for retrieval
     cached: bool = False  # answered from the answer cache (llm.cache): no model call, no cost
 
+    @classmethod
+    def of_text(cls, text: str, sources: list[Source] | None = None, **kwargs: Any) -> Answer:
+        """An answer of one uncited claim (a refusal, a message)."""
+        return cls((Claim(text),), sources or [], **kwargs)
+
+    @property
+    def text(self) -> str:
+        return plain_text(self.claims)
+
+    @property
+    def citations(self) -> list[int]:
+        """The source numbers the answer cites, in order of first citation."""
+        return list(dict.fromkeys(n for claim in self.claims for n in claim.citations))
+
     def cited(self) -> list[Source]:
         """Sources the answer cites, in citation order of first appearance."""
-        from rag.grounding import cited_numbers
-
         by_n = {s.n: s for s in self.sources}
-        return [by_n[n] for n in cited_numbers(self.text) if n in by_n]
+        return [by_n[n] for n in self.citations if n in by_n]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
+            "citations": self.citations,
             "sources": [s.to_json() for s in self.sources],
             "refused": self.refused,
             "usage": self.usage.to_json(),
@@ -136,8 +181,14 @@ class DocumentInfo:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
+    """A file that was not ingested. ``reason`` is the one-line English message (with the fix); ``code`` says
+    which kind of reason it is, and ``values`` its figures, for messages in other languages: "unsupported"
+    (suffix), "same_name", "too_large" (size_mb, limit_mb), "unreadable" or "document" (its content)."""
+
     file: str
     reason: str
+    code: str = "document"
+    values: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(slots=True)
@@ -160,3 +211,81 @@ class IngestReport:
             "failed": [{"file": f.file, "reason": f.reason} for f in self.failed],
             "warnings": self.warnings,
         }
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one batch of changes did."""
+
+    report: IngestReport
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        r = self.report
+        return not (r.added or r.updated or r.skipped or r.failed or self.deleted)
+
+    def summary(self) -> str:
+        r = self.report
+        return (f"added {len(r.added)}, updated {len(r.updated)}, skipped {len(r.skipped)}, failed {len(r.failed)}, "
+                f"deleted {len(self.deleted)}")
+
+
+Stage = Literal["parsing", "embedding", "added", "updated", "skipped", "failed"]
+FINAL_STAGES = ("added", "updated", "skipped", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One step of an ingest run, for progress bars. ``done`` files of ``total`` are finished. While a file is
+    parsed, ``step`` of ``steps`` pages are read; while it is embedded, ``step`` of ``steps`` chunks are embedded
+    (``unit`` says which). A finished file carries its ``document`` (added, updated, skipped) or its
+    ``failure``."""
+
+    file: str
+    stage: Stage
+    done: int
+    total: int
+    step: int = 0
+    steps: int = 0
+    unit: Literal["page", "chunk"] = "page"
+    document: DocumentInfo | None = None
+    failure: Failure | None = None
+
+
+# -- the answer stream: what Rag.stream yields, in order ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Passages chosen for the prompt (empty when the answer is a refusal without a model call)."""
+
+    sources: list[Source]
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    answer: Answer
+
+
+Event = Retrieved | Token | Done
+
+
+# -- set-up checks (Rag.doctor) ---------------------------------------------------------------------------
+
+OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check of the set-up: ``status`` OK, FAIL (``fix`` says what to do) or SKIP."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""

@@ -43,7 +43,7 @@ class AppServer:
     def __enter__(self) -> AppServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "AZURE_OPENAI_"))}
         env.update({"RAG_STORE__PATH": str(self.folder / "store"), "RAG_APP__UPLOAD_DIR": str(self.folder / "uploads"),
-                    "GRADIO_ANALYTICS_ENABLED": "False", "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1",
+                    "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1",
                     **self._env})
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as log:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-for _name, _value in {"ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-                      "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                      "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
-    os.environ.setdefault(_name, _value)
+from rag import offline_defaults
 
+offline_defaults()
+
+from rag import Rag  # noqa: E402
 from rag.config import Settings, load_config  # noqa: E402
 from rag.providers import ChatModel, Embedder, build_chat_model, build_embedder  # noqa: E402
-from rag.runtime import Rag  # noqa: E402
 from tests.pdfs import write_pdf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

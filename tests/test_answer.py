@@ -2,9 +2,8 @@
 
 import pytest
 
-from rag.generation import Done, Retrieved, Token
-from rag.grounding import Grounder, cited_numbers
-from rag.types import Hit, Source
+from rag.answer.grounding import Grounder
+from rag.types import Done, Hit, Retrieved, Source, Token, plain_text
 
 
 @pytest.fixture
@@ -72,29 +71,33 @@ PASSAGES = [source(1, "The canteen serves lunch from noon. Staff get eleven days
             source(2, "The Quillon-7 reactor at Vessmark produces 418 megawatts. It was commissioned in 2017.", page=3)]
 
 
+def cited(claims) -> list[int]:
+    return [n for claim in claims for n in claim.citations]
+
+
 def test_wrong_and_missing_citations_are_repaired():
     grounder = Grounder("How much power does Quillon-7 produce?", PASSAGES)
-    text = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [1].", strict=False)
-    assert cited_numbers(text) == [2]
-    text = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts.", strict=False)
-    assert cited_numbers(text) == [2]
-    text = grounder.check("The reactor produces 418 megawatts [7].", strict=False)
-    assert 7 not in cited_numbers(text)
+    claims = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [1].", strict=False)
+    assert cited(claims) == [2]
+    claims = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts.", strict=False)
+    assert cited(claims) == [2]
+    claims = grounder.check("The reactor produces 418 megawatts [7].", strict=False)
+    assert 7 not in cited(claims)
 
 
 def test_strict_mode_drops_invented_figures_and_falls_back_to_quotes():
     grounder = Grounder("How much power does Quillon-7 produce?", PASSAGES)
-    assert grounder.check("The Quillon-7 reactor at Vessmark produces 950 megawatts [2].", strict=True) == ""
-    kept = grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [2]. "
-                          "The passage says the Quillon-7 reactor at Vessmark produces power [2].", strict=True)
+    assert grounder.check("The Quillon-7 reactor at Vessmark produces 950 megawatts [2].", strict=True) == ()
+    kept = plain_text(grounder.check("The Quillon-7 reactor at Vessmark produces 418 megawatts [2]. "
+                          "The passage says the Quillon-7 reactor at Vessmark produces power [2].", strict=True))
     assert kept == "The Quillon-7 reactor at Vessmark produces 418 megawatts [2]."
-    quote = grounder.quote("en")
+    quote = plain_text(grounder.quote("en"))
     assert "418 megawatts" in quote and "[2]" in quote
 
 
 def test_repeated_sentences_are_dropped():
     grounder = Grounder("When was Quillon-7 commissioned?", PASSAGES)
-    text = grounder.check("It was commissioned in 2017 [2]. It was commissioned in 2017 [2].", strict=False)
+    text = plain_text(grounder.check("It was commissioned in 2017 [2]. It was commissioned in 2017 [2].", strict=False))
     assert text.count("commissioned") == 1
 
 
@@ -113,7 +116,7 @@ def test_stopping_a_stream_early_frees_the_model(chat):
     ("What is the boiling point of mercury?", False), ("누리별 항공의 2023년 탑승객 수는 몇 명인가요?", False),
 ])
 def test_follow_ups_that_lean_on_the_conversation_are_recognised(question, expected):
-    from rag.generation import needs_context
+    from rag.answer.followups import needs_context
 
     assert needs_context(question) is expected
 
@@ -139,6 +142,6 @@ def test_quotes_prefer_the_sentence_with_the_rare_question_terms():
                       "from 164.8 million pounds in 2023. Operating profit rose to 41.3 million pounds.", page=3)
     other = source(3, "Aurora Tidal Power Ltd. is a renewable energy company founded in 2011. Aurora reports on "
                       "2024 here.", page=1)
-    quote = Grounder("What was Aurora's revenue in 2024?", [people, money, other]).quote("en")
+    quote = plain_text(Grounder("What was Aurora's revenue in 2024?", [people, money, other]).quote("en"))
     assert quote.startswith("The documents say: \u201cRevenue for 2024 was 184.6 million pounds")
     assert "employed" not in quote

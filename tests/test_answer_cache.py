@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage
 
-from rag.cache import AnswerCache
+from rag import Rag
+from rag.answer.cache import AnswerCache
 from rag.config import LLMSettings
-from rag.runtime import Rag
 from rag.types import Usage
 from tests.servers.fixtures import TEST_OPENAI_KEY
 

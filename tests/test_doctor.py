@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rag import Rag
 from rag.cli import main
 from rag.doctor import FAIL, OK, SKIP, check_disk
-from rag.runtime import Rag
 from tests.servers.fixtures import TEST_OPENAI_KEY
 from tests.servers.running import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import DocumentError
-from rag.loaders import LoadOptions, parse_file
+from rag.ingest.loaders import LoadOptions, load_file
 
 
 def make_docx(path, blocks):
@@ -33,19 +33,19 @@ def make_docx(path, blocks):
 
 def test_txt_sections_are_line_ranges():
     data = "\n".join(f"line {i}: the Vessmark plant log" for i in range(1, 131)).encode()
-    pages = parse_file(data, "log.txt").pages
+    pages = load_file(data, "log.txt").pages
     assert [(p.page, p.location) for p in pages] == [(1, "lines 1-60"), (2, "lines 61-120"), (3, "lines 121-130")]
     assert pages[1].text.startswith("line 61:") and pages[2].text.endswith("line 130: the Vessmark plant log")
 
 
 def test_txt_in_cp949_korean_is_decoded():
-    pages = parse_file("누리별 항공의 2023년 탑승객 수는 740만 명이다.".encode("cp949"), "메모.txt").pages
+    pages = load_file("누리별 항공의 2023년 탑승객 수는 740만 명이다.".encode("cp949"), "메모.txt").pages
     assert pages[0].text == "누리별 항공의 2023년 탑승객 수는 740만 명이다."
 
 
 def test_empty_txt_fails_with_a_reason():
     with pytest.raises(DocumentError, match="no text"):
-        parse_file(b"\n\n  \n", "blank.txt")
+        load_file(b"\n\n  \n", "blank.txt")
 
 
 # -- .md -------------------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ Safety training takes eleven days.
 
 
 def test_markdown_sections_start_at_headings_outside_code():
-    pages = parse_file(MARKDOWN.encode(), "handbook.md").pages
+    pages = load_file(MARKDOWN.encode(), "handbook.md").pages
     assert [(p.page, p.location) for p in pages] == [
         (1, "lines 1-2"),
         (2, "Staff and training (lines 3-11)"),
@@ -85,7 +85,7 @@ def test_markdown_sections_start_at_headings_outside_code():
 
 def test_markdown_without_headings_uses_line_blocks():
     data = "\n".join(f"note {i}" for i in range(1, 71)).encode()
-    pages = parse_file(data, "notes.md", LoadOptions(text_lines=50)).pages
+    pages = load_file(data, "notes.md", LoadOptions(text_lines=50)).pages
     assert [p.location for p in pages] == ["lines 1-50", "lines 51-70"]
 
 
@@ -101,7 +101,7 @@ def test_docx_sections_by_heading_with_tables(tmp_path):
         ("h2", "운항 실적"),
         ("p", "누리별 항공의 2023년 탑승객 수는 740만 명으로 집계되었다."),
     ])
-    pages = parse_file(path.read_bytes(), "review.docx").pages
+    pages = load_file(path.read_bytes(), "review.docx").pages
     assert [(p.page, p.location) for p in pages] == [
         (1, "section 1: Zorblax Dynamics review"), (2, "section 2: Power generation"), (3, "section 3: 운항 실적")]
     assert "418 megawatts" in pages[1].text
@@ -111,7 +111,7 @@ def test_docx_sections_by_heading_with_tables(tmp_path):
 
 def test_docx_without_headings_groups_paragraphs(tmp_path):
     path = make_docx(tmp_path / "plain.docx", [("p", f"Paragraph {i} about the Calloway Bay plant.") for i in range(1, 8)])
-    pages = parse_file(path.read_bytes(), "plain.docx", LoadOptions(docx_paragraphs=3)).pages
+    pages = load_file(path.read_bytes(), "plain.docx", LoadOptions(docx_paragraphs=3)).pages
     assert [(p.page, p.location) for p in pages] == [(1, "paragraphs 1-3"), (2, "paragraphs 4-6"), (3, "paragraph 7")]
     assert pages[2].text == "Paragraph 7 about the Calloway Bay plant."
 
@@ -122,7 +122,7 @@ def test_docx_without_headings_groups_paragraphs(tmp_path):
 ])
 def test_bad_docx_is_reported(data, reason):
     with pytest.raises(DocumentError, match=reason):
-        parse_file(data, "bad.docx")
+        load_file(data, "bad.docx")
 
 
 # -- through the whole pipeline --------------------------------------------------------------------------

@@ -2,10 +2,10 @@ import shutil
 
 import pytest
 
+from rag import Rag
 from rag.config import load_config
 from rag.errors import DocumentNotFoundError, EmbeddingMismatchError
 from rag.providers.embeddings import local_model_path
-from rag.runtime import Rag
 from tests.conftest import ZORBLAX
 from tests.pdfs import write_pdf
 

@@ -4,21 +4,25 @@ import pytest
 from pypdf import PdfWriter
 
 from rag.errors import DocumentError
-from rag.loaders import load
+from rag.ingest.loaders import load_file
 from rag.text import is_korean, normalise
 from tests.conftest import NURIBYEOL, ZORBLAX
 from tests.pdfs import write_pdf
 
 
+def pages_of(data, source):
+    return load_file(data, source).pages
+
+
 def test_pdf_pages_are_one_based_with_text(corpus):
-    pages = load((corpus / "zorblax-review.pdf").read_bytes(), "zorblax-review.pdf")
+    pages = pages_of((corpus / "zorblax-review.pdf").read_bytes(), "zorblax-review.pdf")
     assert [p.page for p in pages] == [1, 2, 3, 4]
     assert "Quillon-7 reactor at Vessmark produces 418 megawatts" in " ".join(pages[2].text.split())
     assert all(p.source == "zorblax-review.pdf" for p in pages)
 
 
 def test_korean_text_survives_intact(corpus):
-    pages = load((corpus / "누리별 항공 보고서.pdf").read_bytes(), "누리별 항공 보고서.pdf")
+    pages = pages_of((corpus / "누리별 항공 보고서.pdf").read_bytes(), "누리별 항공 보고서.pdf")
     assert len(pages) == len(NURIBYEOL)
     assert "탑승객 수는 740만 명으로" in pages[1].text
     assert is_korean(pages[1].text)
@@ -26,7 +30,7 @@ def test_korean_text_survives_intact(corpus):
 
 def test_whitespace_is_normalised(corpus):
     # fpdf2 justifies text, and pypdf then doubles the spaces between words.
-    for page in load((corpus / "zorblax-review.pdf").read_bytes(), "z.pdf"):
+    for page in pages_of((corpus / "zorblax-review.pdf").read_bytes(), "z.pdf"):
         assert "  " not in page.text
         assert "\t" not in page.text
 
@@ -50,7 +54,7 @@ def good_pdf(tmp_path):
 ])
 def test_bad_files_raise_a_one_line_reason(good_pdf, kind, data_of, reason):
     with pytest.raises(DocumentError) as err:
-        load(data_of(good_pdf), f"{kind}.pdf")
+        pages_of(data_of(good_pdf), f"{kind}.pdf")
     assert reason in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -62,7 +66,7 @@ def test_password_protected_pdf_is_reported(good_pdf, tmp_path, algorithm):
     locked = tmp_path / "locked.pdf"
     writer.write(locked)
     with pytest.raises(DocumentError, match="password-protected"):
-        load(locked.read_bytes(), "locked.pdf")
+        pages_of(locked.read_bytes(), "locked.pdf")
 
 
 def test_owner_password_only_pdf_is_readable(good_pdf, tmp_path):
@@ -70,7 +74,7 @@ def test_owner_password_only_pdf_is_readable(good_pdf, tmp_path):
     writer.encrypt("", owner_password="owner", algorithm="AES-128")
     path = tmp_path / "restricted.pdf"
     writer.write(path)
-    assert "Zorblax" in load(path.read_bytes(), "restricted.pdf")[0].text
+    assert "Zorblax" in pages_of(path.read_bytes(), "restricted.pdf")[0].text
 
 
 def test_pdf_without_text_is_reported(tmp_path):
@@ -79,9 +83,9 @@ def test_pdf_without_text_is_reported(tmp_path):
     path = tmp_path / "blank.pdf"
     writer.write(path)
     with pytest.raises(DocumentError, match="no text"):
-        load(path.read_bytes(), "blank.pdf")
+        pages_of(path.read_bytes(), "blank.pdf")
 
 
 def test_unsupported_type(tmp_path):
     with pytest.raises(DocumentError, match="unsupported file type"):
-        load(b"abc", "notes.xyz")
+        pages_of(b"abc", "notes.xyz")

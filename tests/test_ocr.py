@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from pypdf import PdfReader
 
+from rag import Rag
 from rag.config import load_config
 from rag.errors import DocumentError
-from rag.loaders import LoadOptions, page_ranges, parse_file
-from rag.ocr import text_layer_problem, text_quality
-from rag.runtime import Rag
+from rag.ingest.loaders import LoadOptions, load_file
+from rag.ingest.ocr import text_layer_problem, text_quality
+from rag.ingest.pdf import page_ranges
 from tests.conftest import NURIBYEOL, ZORBLAX
 from tests.pdfs import write_garbled_pdf, write_image_pdf, write_mixed_pdf, write_pdf
 
@@ -81,7 +82,7 @@ def test_garbled_text_layer_is_detected_in_a_real_pdf_and_read_by_ocr(tmp_path):
     assert all(text_layer_problem(t) == "garbled text layer" for t in raw)
     assert "Quillon" not in raw[0] and "탑승객" not in raw[1]
 
-    pages = parse_file(path.read_bytes(), "garbled.pdf").pages
+    pages = load_file(path.read_bytes(), "garbled.pdf").pages
     assert [p.ocr for p in pages] == [True, True]
     assert "Quillon-7 reactor at Vessmark produces 418 megawatts" in flat(pages[0].text)
     assert "740만 명" in pages[1].text
@@ -95,7 +96,7 @@ def test_garbled_page_is_dropped_not_indexed_when_ocr_is_off(tmp_path):
     writer = PdfWriter(clone_from=str(path))
     writer.append(str(bad))
     writer.write(str(path))
-    loaded = parse_file(path.read_bytes(), "m.pdf", LoadOptions(ocr="never"))
+    loaded = load_file(path.read_bytes(), "m.pdf", LoadOptions(ocr="never"))
     assert [bool(p.text) for p in loaded.pages] == [True, True, False]
     assert loaded.warnings == ["m.pdf: page 3 skipped: garbled text layer, and OCR is off (ingest.ocr: never) "
                                "(fix: set ingest.ocr: auto)"]
@@ -105,7 +106,7 @@ def test_garbled_page_is_dropped_not_indexed_when_ocr_is_off(tmp_path):
 
 def test_scanned_pages_are_read_by_ocr_english_and_korean(scanned_pdf):
     assert all(not (p.extract_text() or "").strip() for p in PdfReader(scanned_pdf).pages)  # no text layer
-    loaded = parse_file(scanned_pdf.read_bytes(), "scanned-report.pdf")
+    loaded = load_file(scanned_pdf.read_bytes(), "scanned-report.pdf")
     assert loaded.warnings == []
     assert [p.page for p in loaded.pages] == [1, 2, 3]
     assert all(p.ocr for p in loaded.pages)
@@ -142,14 +143,14 @@ def test_question_about_a_scan_is_answered_citing_the_right_page(make_rag, scann
 
 def test_always_ocrs_pages_that_have_text(tmp_path):
     path = write_pdf(tmp_path / "text.pdf", [lines(ZORBLAX[2])])
-    page = parse_file(path.read_bytes(), "text.pdf", LoadOptions(ocr="always")).pages[0]
+    page = load_file(path.read_bytes(), "text.pdf", LoadOptions(ocr="always")).pages[0]
     assert page.ocr
     assert "Quillon-7 reactor at Vessmark" in flat(page.text)
 
 
 def test_never_leaves_a_scan_unread_with_a_hint(scanned_pdf):
     with pytest.raises(DocumentError) as err:
-        parse_file(scanned_pdf.read_bytes(), "scanned-report.pdf", LoadOptions(ocr="never"))
+        load_file(scanned_pdf.read_bytes(), "scanned-report.pdf", LoadOptions(ocr="never"))
     assert "OCR is off" in err.value.message and err.value.hint == "set ingest.ocr: auto"
 
 
@@ -180,14 +181,14 @@ def test_without_tesseract_a_fully_scanned_pdf_fails_with_the_install_hint(make_
 
 def test_missing_language_data_names_the_package(scanned_pdf):
     with pytest.raises(DocumentError) as err:
-        parse_file(scanned_pdf.read_bytes(), "s.pdf", LoadOptions(ocr_languages="eng+xyz"))
+        load_file(scanned_pdf.read_bytes(), "s.pdf", LoadOptions(ocr_languages="eng+xyz"))
     assert "no language data for xyz" in err.value.message
     assert err.value.hint == "apt-get install tesseract-ocr-xyz"
 
 
 def test_always_without_tesseract_falls_back_to_the_text_layer(tmp_path, no_tesseract):
     path = write_pdf(tmp_path / "t.pdf", [ZORBLAX[0], ZORBLAX[1]])
-    loaded = parse_file(path.read_bytes(), "t.pdf", LoadOptions(ocr="always"))
+    loaded = load_file(path.read_bytes(), "t.pdf", LoadOptions(ocr="always"))
     assert [p.ocr for p in loaded.pages] == [False, False]
     assert "Orlen Ridge" in loaded.pages[0].text
     assert loaded.warnings == [f"t.pdf: pages 1-2 read from the text layer: Tesseract OCR is not installed (fix: {HINT})"]

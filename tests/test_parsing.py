@@ -7,17 +7,23 @@ import threading
 import pytest
 
 from rag.errors import DocumentError
-from rag.loaders import LoadOptions
-from rag.parsing import ParsePool
-from rag.splitting import Splitter
+from rag.ingest.loaders import LoadOptions
+from rag.ingest.pdf import pdf_page_count
+from rag.ingest.splitting import Splitter
+from rag.ingest.workers import ParsePool, Planned
 from tests.conftest import ZORBLAX
 from tests.pdfs import write_pdf
+
+
+def planned(path, doc_id="d" * 64, source=None) -> Planned:
+    """What ingest planning hands the pool: the file, its name, hash and page count."""
+    return Planned(path, source or path.name, doc_id, pdf_page_count(path.read_bytes()))
 
 
 def parse_with(processes: int, path, doc_id="d" * 64):
     pages = []
     with ParsePool(LoadOptions(), Splitter(800, 120), lambda *event: pages.append(event), processes=processes) as pool:
-        parsed = pool.submit(path, path.name, doc_id).result(timeout=120)
+        parsed = pool.submit(planned(path, doc_id)).result(timeout=120)
     return parsed, pages
 
 
@@ -37,7 +43,7 @@ def test_errors_from_a_worker_keep_their_type_and_fix(tmp_path):
     path.write_text("<html><body>Not a PDF</body></html>")
     with ParsePool(LoadOptions(), Splitter(800, 120), lambda *e: None, processes=1) as pool:
         with pytest.raises(DocumentError) as raised:
-            pool.submit(path, "page.pdf", "d" * 64).result(timeout=120)
+            pool.submit(planned(path)).result(timeout=120)
     assert "HTML" in str(raised.value) and raised.value.hint
 
 
@@ -50,7 +56,7 @@ def test_a_killed_worker_is_replaced_and_the_file_still_parsed(tmp_path):
         started.set()
 
     with ParsePool(LoadOptions(), Splitter(800, 120), on_page, processes=1) as pool:
-        future = pool.submit(path, "long.pdf", "d" * 64)
+        future = pool.submit(planned(path))
         assert started.wait(timeout=120)
         workers = list(pool._executor._processes)
         for pid in workers:
@@ -61,11 +67,11 @@ def test_a_killed_worker_is_replaced_and_the_file_still_parsed(tmp_path):
 
 
 def test_a_long_pdf_is_parsed_in_page_ranges_like_in_one_piece(tmp_path):
-    from rag.parsing import SPLIT_PAGES, processes_for
+    from rag.ingest.workers import SPLIT_PAGES, processes_for
 
     texts = [f"Section {n}. The turbine hall {n} logged {n * 7} inspections." for n in range(1, 2 * SPLIT_PAGES + 11)]
     path = write_pdf(tmp_path / "long.pdf", texts)
-    assert processes_for([path]) == 2 and processes_for([write_pdf(tmp_path / "short.pdf", texts[:3])]) == 0
+    assert processes_for([planned(path)]) == 2 and processes_for([planned(write_pdf(tmp_path / "short.pdf", texts[:3]))]) == 0
     in_parts, progress = parse_with(2, path)
     whole, _ = parse_with(0, path)
     assert in_parts == whole  # same pages, chunks, ids and terms as one sequential parse
@@ -78,8 +84,8 @@ def test_a_broken_part_fails_the_file_with_its_reason(tmp_path):
     path = write_pdf(tmp_path / "long.pdf", texts)
     blank = write_pdf(tmp_path / "blank.pdf", [" "] * 100)  # long, but no text on any page
     with ParsePool(LoadOptions(ocr="never"), Splitter(800, 120), lambda *e: None, processes=2) as pool:
-        good = pool.submit(path, "long.pdf", "d" * 64)
-        bad = pool.submit(blank, "blank.pdf", "e" * 64)
+        good = pool.submit(planned(path))
+        bad = pool.submit(planned(blank, "e" * 64))
         assert len(good.result(timeout=120).pages) == 100
         with pytest.raises(DocumentError) as raised:
             bad.result(timeout=120)

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from rag.answer.previews import Previews, locate
 from rag.errors import DocumentError
-from rag.ingest import file_hash
-from rag.loaders import load
-from rag.preview import PageRenderer, locate
-from rag.splitting import Splitter
+from rag.ingest.loaders import load_file
+from rag.ingest.pipeline import file_hash
+from rag.ingest.splitting import Splitter
 from tests.conftest import NURIBYEOL, ZORBLAX
 from tests.pdfs import write_image_pdf, write_pdf
 
@@ -31,7 +31,7 @@ def _yellow(pixel: tuple[int, int, int]) -> bool:
 
 def chunks_of(pdf: Path):
     data = pdf.read_bytes()
-    return Splitter(800, 120).split(load(data, pdf.name), file_hash(data))
+    return Splitter(800, 120).split(load_file(data, pdf.name).pages, file_hash(data))
 
 
 def test_locate_ignores_layout_whitespace_and_hyphenation():
@@ -55,7 +55,7 @@ def test_locate_finds_the_pieces_of_a_trimmed_or_altered_passage():
 def test_preview_marks_the_cited_passage_on_its_page(tmp_path, pages, page_no):
     pdf = write_pdf(tmp_path / "doc.pdf", pages)
     chunk = next(c for c in chunks_of(pdf) if c.page == page_no)
-    renderer = PageRenderer(tmp_path / "previews", width=600)
+    renderer = Previews(tmp_path / "previews", width=600)
     preview = renderer.render(pdf, page_no, chunk.text, doc_id=chunk.doc_id)
     assert preview.located and preview.page == page_no
     with Image.open(preview.image) as img:
@@ -71,13 +71,13 @@ def test_preview_marks_the_cited_passage_on_its_page(tmp_path, pages, page_no):
 
 def test_a_scanned_page_is_previewed_without_marks(tmp_path):
     pdf = write_image_pdf(tmp_path / "scan.pdf", ["Scanned page with no text layer"])
-    preview = PageRenderer(tmp_path / "previews", width=400).render(pdf, 1, "Scanned page with no text layer")
+    preview = Previews(tmp_path / "previews", width=400).render(pdf, 1, "Scanned page with no text layer")
     assert preview.image.is_file() and not preview.located
 
 
 def test_missing_pages_and_broken_files_raise_document_errors(tmp_path):
     pdf = write_pdf(tmp_path / "doc.pdf", ["one page"])
-    renderer = PageRenderer(tmp_path / "previews")
+    renderer = Previews(tmp_path / "previews")
     with pytest.raises(DocumentError, match="no page 5"):
         renderer.render(pdf, 5)
     broken = tmp_path / "broken.pdf"

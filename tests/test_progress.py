@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from rag.ingest import Progress
-from rag.progress import IngestProgress
+from rag.cli.progress import IngestProgress
+from rag.types import Progress
 from tests.pdfs import write_pdf
 
 
@@ -21,9 +21,9 @@ def test_a_long_pdf_reports_every_page_and_embedding_batches(make_rag, tmp_path)
 
     report = make_rag().ingestor.ingest([path], on_progress=record)
     assert report.added == ["long.pdf"]
-    parsing = [(e.page, e.pages) for e in events if e.stage == "parsing" and e.pages]
+    parsing = [(e.step, e.steps) for e in events if e.stage == "parsing" and e.steps]
     assert parsing == [(n, 120) for n in range(1, 121)]
-    embedding = [(e.page, e.pages) for e in events if e.stage == "embedding"]
+    embedding = [(e.step, e.steps) for e in events if e.stage == "embedding"]
     assert embedding[0] == (0, 120) and embedding[-1] == (120, 120)
     assert [e.stage for e in events][-1] == "added"
 

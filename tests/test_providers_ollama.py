@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from rag import Rag
 from rag.config import EmbeddingSettings, LLMSettings
 from rag.errors import EmbeddingMismatchError, ModelNotFoundError, ProviderUnavailableError
-from rag.generation import Done, Token
 from rag.providers import build_chat_model, build_embedder
-from rag.runtime import Rag
+from rag.types import Done, Token
 from tests.servers.running import free_port
 
 pytestmark = pytest.mark.slow

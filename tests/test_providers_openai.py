@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from rag import Rag
 from rag.cli import ingest_main, main
 from rag.config import EmbeddingSettings, LLMSettings
 from rag.errors import AuthenticationError, ContextTooLongError, ModelNotFoundError, ProviderUnavailableError
-from rag.generation import Done, Retrieved, Token
 from rag.providers import build_chat_model, build_embedder
-from rag.runtime import Rag
-from rag.types import Usage
+from rag.types import Done, Retrieved, Token, Usage
 from tests.servers.fixtures import TEST_OPENAI_KEY
 from tests.servers.running import free_port
 

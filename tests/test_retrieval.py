@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.keyword import BM25Index
-from rag.lexical import tokenize
-from rag.retrieval import convex, mmr, rrf
-from rag.runtime import Rag
+from rag import Rag
+from rag.search.bm25 import BM25Index
+from rag.search.retrieval import convex, mmr, rrf
+from rag.text import tokenize
 from rag.types import Chunk, Hit
 from tests.conftest import ZORBLAX
 from tests.pdfs import write_pdf
@@ -134,7 +134,7 @@ def test_relevance_separates_answerable_from_unanswerable(make_rag, corpus):
 
 
 def test_names_absent_from_every_document_are_found(make_rag, corpus):
-    from rag.lexical import names
+    from rag.text import names
 
     assert names("What was Tesla's margin? Round your answer. DPO is defined as...") == ["Tesla"]
     rag = make_rag()

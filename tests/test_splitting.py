@@ -1,7 +1,7 @@
 from dataclasses import replace
 
-from rag import ingest
-from rag.splitting import Splitter, chunk_id, document_title, page_heading, search_text
+from rag.ingest import pipeline as ingest
+from rag.ingest.splitting import Splitter, chunk_id, document_title, page_heading, search_text
 from rag.text import normalise
 from rag.types import Page
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.loaders import LoadOptions, parse_file
-from rag.splitting import Splitter
-from rag.tables import table_text
+from rag.ingest.loaders import LoadOptions, load_file
+from rag.ingest.splitting import Splitter
+from rag.ingest.tables import table_text
 from tests.pdfs import write_table_pdf
 
 LAYOUT = """\
@@ -43,8 +43,8 @@ def test_every_chunk_of_a_long_pdf_table_carries_its_header(tmp_path):
     rows = [[f"Plant {i:02d} output", f"{100 + i * 7:,}", f"{1200 + i * 13:,}", f"{(i * 37) % 900:,}"] for i in range(1, 36)]
     path = write_table_pdf(tmp_path / "table.pdf", "Zorblax Dynamics: output by plant (MWh)", ["Plant", "2021", "2022", "2023"],
                            rows, intro="Output of each plant, by year.")
-    plain = parse_file(path.read_bytes(), "table.pdf", LoadOptions(pdf_tables=False)).pages
-    tables = parse_file(path.read_bytes(), "table.pdf").pages  # the default
+    plain = load_file(path.read_bytes(), "table.pdf", LoadOptions(pdf_tables=False)).pages
+    tables = load_file(path.read_bytes(), "table.pdf").pages  # the default
     assert "Plant 17 output | 219 | 1,421 | 629" in tables[0].text
 
     def chunks_with_rows(pages):
@@ -72,5 +72,5 @@ def test_pages_layout_mode_cannot_read_fall_back_to_plain_text(tmp_path, monkeyp
 
     monkeypatch.setattr(PageObject, "extract_text", no_layout)
     path = write_pdf(tmp_path / "t.pdf", [ZORBLAX[2]])
-    [page] = parse_file(path.read_bytes(), "t.pdf", LoadOptions(ocr="never")).pages
+    [page] = load_file(path.read_bytes(), "t.pdf", LoadOptions(ocr="never")).pages
     assert "Quillon-7 reactor" in page.text and not page.ocr

@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from rag.errors import AuthenticationError, ConfigError, DocumentError
-from rag.types import Answer, DocumentInfo, Hit, Source, Usage
+from rag.errors import AuthenticationError, ConfigError
+from rag.ingest.uploads import UploadFolder, safe_name
+from rag.types import Answer, Claim, DocumentInfo, Hit, Source, Usage
 from ui import render, worker
 from ui.app import credentials, launch_options
 from ui.i18n import LANGUAGES, TEXT, detect, t
-from ui.uploads import UploadFolder, safe_name
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -54,12 +54,12 @@ def test_highlight_escapes_first_and_marks_question_words():
 
 def test_answers_refusals_and_errors_render_escaped_and_distinct():
     sources = [Source(1, hit(f"passage {SCRIPT}")), Source(2, hit("other", page=5))]
-    answer = Answer(f"It says {SCRIPT} [1].", sources, refused=False, usage=Usage(300, 20, 0.00012))
+    answer = Answer((Claim(f"It says {SCRIPT}.", (1,)),), sources, refused=False, usage=Usage(300, 20, 0.00012))
     html = render.answer(answer, "4", "gpt-4o-mini", "en")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert 'href="#src-4-1"' in html and "grounded" in html
     assert "300 prompt + 20 completion tokens" in html and "$0.0001" in html and "gpt-4o-mini" in html
-    refusal = render.answer(Answer("I couldn't find it.", [], refused=True), "6", "", "ko")
+    refusal = render.answer(Answer.of_text("I couldn't find it.", refused=True), "6", "", "ko")
     assert "refusal" in refusal and t("refusal_label", "ko") in refusal
     error = render.error(AuthenticationError("OpenAI rejected the API key (401)", hint="set OPENAI_API_KEY"), "en")
     assert "OpenAI rejected the API key (401)" in error and "Fix:</b> set OPENAI_API_KEY" in error
@@ -117,8 +117,9 @@ def test_upload_folder_stages_keeps_the_old_file_until_the_new_one_is_ingested(t
     assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["report.pdf"]
     big = tmp_path / "big.pdf"
     big.write_bytes(b"0" * (1024 * 1024 + 1))
-    with pytest.raises(DocumentError, match="1 MB"):
-        folder.check_size(big)
+    too_large = folder.check(big, "big.pdf")
+    assert too_large is not None and too_large.code == "too_large" and "limit is 1 MB" in too_large.reason
+    assert folder.check(big, "big.exe").code == "unsupported" and folder.check(first, "a.pdf") is None
     assert folder.owns(staged.path) and not folder.owns(tmp_path / "a")
     folder.remove(tmp_path / "a")  # outside the uploads folder: never touched
     assert (tmp_path / "a").exists()

@@ -12,9 +12,8 @@ import time
 
 import pytest
 
+from rag import Rag
 from rag.config import load_config
-from rag.runtime import Rag
-from rag.watch import FolderWatcher
 from tests.conftest import ROOT
 
 WAIT = 240  # seconds; the first ingest loads the embedding model on a shared machine
@@ -112,7 +111,7 @@ def test_sync_deletes_only_documents_whose_own_file_is_gone(make_rag, tmp_path):
     (watched / "gone.txt").unlink()
     (elsewhere / "other.txt").unlink()  # not under the watched folder: not ours to delete
 
-    watcher = FolderWatcher(rag.ingestor, rag.store, watched)
+    watcher = rag.watch(watched)
     batch = watcher.sync()
     assert batch.deleted == ["gone.txt"]
     assert batch.report.skipped == ["keep.txt"]

@@ -13,20 +13,16 @@ from typing import Any
 
 import gradio as gr
 
-from rag.config import DEFAULT_CONFIG, Settings
-from rag.errors import ConfigError
-from rag.preview import PageRenderer
-from rag.runtime import Rag
+from rag import ConfigError, Rag, Settings
 from ui import render
 from ui.chat import ChatPanel, Conversation
 from ui.i18n import DEFAULT, LANGUAGES, Labels, detect, t
 from ui.library import LibraryPanel
 from ui.settings import SettingsPanel
 from ui.sources import SourceViews
-from ui.uploads import UploadFolder
 
 STATIC = Path(__file__).resolve().parent / "static"
-SAMPLES = DEFAULT_CONFIG.parent / "data"  # the project's sample PDFs (make run ingests them)
+SAMPLES = Path(__file__).resolve().parent.parent / "data"  # the project's sample PDFs (make run ingests them)
 USER_ENV, PASSWORD_ENV = "RAG_APP_USER", "RAG_APP_PASSWORD"
 
 
@@ -37,9 +33,7 @@ def served_folders(settings: Settings) -> list[Path]:
 
 def build(rag: Rag) -> gr.Blocks:
     settings = rag.settings
-    uploads = UploadFolder(settings.app.upload_dir, settings.app.max_upload_mb)
-    previews = PageRenderer(uploads.previews)
-    views = SourceViews(rag.store, previews, served_folders(settings), blocked=[settings.store.path])
+    views = SourceViews(rag, served_folders(settings), blocked=[settings.store.path])
     labels = Labels()
     fixed = settings.app.language if settings.app.language != "auto" else None
 
@@ -52,7 +46,7 @@ def build(rag: Rag) -> gr.Blocks:
                               elem_id="language")
         with gr.Row(elem_id="main"):
             with gr.Column(scale=3, min_width=300, elem_id="left"):
-                library = LibraryPanel(rag, uploads, previews, labels)
+                library = LibraryPanel(rag, labels)
                 settings_panel = SettingsPanel(rag, labels)
             with gr.Column(scale=5, min_width=380, elem_id="center"):
                 chat = ChatPanel(rag, views, labels)
@@ -74,7 +68,7 @@ def build(rag: Rag) -> gr.Blocks:
         def on_switch(code: str, rows: list[render.FileRow], conv: Conversation) -> list[Any]:
             code = code if code in LANGUAGES else DEFAULT
             return [code, *labels.updates(code), render.ingest_results(rows, code),
-                    render.library(rag.store.documents(), code), chat.sources_html(conv, code),
+                    render.library(rag.documents(), code), chat.sources_html(conv, code),
                     settings_panel.current(code)]
 
         switch.input(on_switch, [switch, library.rows, chat.conversation],

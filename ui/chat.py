@@ -2,7 +2,7 @@
 
 The answer stream runs in a worker thread (ui.worker) so that retry notices from deep inside the provider reach
 the page between tokens. The streamed text is shown while it arrives, then replaced by the final answer, which
-rag.grounding may have changed (repaired citations; in strict mode, quotes instead of unsupported sentences).
+the library's grounding step may have changed (repaired citations; in strict mode, quotes instead of unsupported sentences).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import RagError
-from rag.generation import Done, Retrieved, Token
-from rag.runtime import Rag
-from rag.types import Answer
+from rag import Rag, RagError
+from rag.types import Answer, Done, Retrieved, Token
 from ui import render, worker
 from ui.i18n import DEFAULT, Labels, t
 from ui.sources import SourceViews
@@ -116,7 +114,7 @@ class ChatPanel:
             def on_retry(attempt: int, max_retries: int, error: RagError, delay: float) -> None:
                 emit(Retrying(attempt, max_retries, error, delay))
 
-            stream = self._rag.answerer.stream(question, history=history, k=int(k), sources=sources, params=params,
+            stream = self._rag.stream(question, history=history, k=int(k), sources=sources, params=params,
                                                on_retry=on_retry)
             try:
                 for event in stream:
@@ -165,7 +163,7 @@ class ChatPanel:
         yield gr.update(), conv.messages, conv, self._panel(conv, lang), ""  # then with page previews
 
     def _blocked(self, selected: list[str] | None, known: list[str] | None, lang: str) -> str:
-        if not self._rag.store.documents():
+        if not self._rag.documents():
             return t("no_documents", lang)
         if known and not selected:
             return t("no_selection", lang)

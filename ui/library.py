@@ -10,30 +10,24 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import DocumentError, RagError
-from rag.ingest import Progress
-from rag.loaders import LOADERS, supported
-from rag.preview import PageRenderer
-from rag.runtime import Rag
-from rag.types import IngestReport
+from rag import SUFFIXES, Rag, RagError, safe_name
+from rag.types import Failure, IngestReport, Progress
 from ui import render, worker
 from ui.i18n import DEFAULT, Labels, t
-from ui.uploads import Staged, UploadFolder, safe_name
 
 logger = logging.getLogger(__name__)
 
-_FINAL = ("added", "updated", "skipped", "failed")
+# Failure codes with a message of their own in ui.i18n (the others show the library's reason).
+_TRANSLATED = ("unsupported", "same_name", "too_large")
 
 
 class LibraryPanel:
-    def __init__(self, rag: Rag, uploads: UploadFolder, previews: PageRenderer, labels: Labels) -> None:
+    def __init__(self, rag: Rag, labels: Labels) -> None:
         self._rag = rag
-        self._uploads = uploads
-        self._previews = previews
         lang = DEFAULT
-        mb = uploads.max_mb
+        mb = rag.settings.app.max_upload_mb
         self.files = labels.add(
-            gr.File(label=t("upload", lang, mb=mb), file_count="multiple", file_types=sorted(LOADERS), height=130,
+            gr.File(label=t("upload", lang, mb=mb), file_count="multiple", file_types=sorted(SUFFIXES), height=130,
                     elem_id="upload"),
             label=lambda lang: t("upload", lang, mb=mb))
         self.results = gr.HTML("", elem_id="ingest-results", padding=False)
@@ -64,7 +58,7 @@ class LibraryPanel:
                   added: tuple[str, ...] = ()) -> tuple[Any, ...]:
         """(table, selected, known, pick) for the documents now in the store. Documents that were chosen stay
         chosen, new ones (or all, on first load) are chosen; when all were chosen, all still are."""
-        docs = self._rag.store.documents()
+        docs = self._rag.documents()
         names = [d.source for d in docs]
         if known is None or set(selected or []) >= set(known):
             chosen = names
@@ -91,91 +85,36 @@ class LibraryPanel:
 
     def upload(self, files: list[str] | None, selected: list[str] | None, known: list[str] | None, lang: str,
                progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:  # noqa: B008 - Gradio's way
-        rows: list[render.FileRow] = []
-        staged: dict[Path, tuple[render.FileRow, Staged]] = {}
-        for temp in map(Path, files or []):
-            name = safe_name(temp.name)  # Gradio keeps the browser's file name as the temporary file's name
-            row = render.FileRow(name)
-            rows.append(row)
-            self._check(temp, row, rows)
-            if row.stage == "failed":
-                continue
-            try:
-                stage = self._uploads.stage(temp, name)
-            except OSError as exc:
-                row.fail(str(exc.strerror or exc))
-                continue
-            staged[stage.path.resolve()] = (row, stage)
-        keep = (render.ingest_results(rows, lang), rows)
-        yield (*keep, *[gr.update()] * 4, gr.update())
-        if not staged:
-            yield (*keep, *self.refreshed(lang, selected, known), None)
-            return
-        by_name = {row.name: row for row, _ in staged.values()}
+        # Gradio keeps the browser's file name as the temporary file's name; the library stores it as safe_name.
+        uploads = [(Path(temp), Path(temp).name) for temp in files or []]
+        rows = [render.FileRow(safe_name(name)) for _, name in uploads]
+        by_name = {row.name: row for row in rows}
+        yield (render.ingest_results(rows, lang), rows, *[gr.update()] * 4, gr.update())
 
         def work(emit: worker.Emit) -> IngestReport:
-            return self._rag.ingestor.ingest(list(staged), on_progress=emit,
-                                             names={path: row.name for path, (row, _) in staged.items()})
+            return self._rag.upload(uploads, on_progress=emit)
 
         report: IngestReport | None = None
-        error: BaseException | None = None
         for batch in worker.run(work, name="ui-ingest"):
             for item in batch:
                 if isinstance(item, Progress) and item.file in by_name:
-                    row = by_name[item.file]
-                    self._update(row, item)
+                    _update(by_name[item.file], item)
                     progress((item.done, item.total), desc=t("progress", lang, file=item.file,
-                                                             stage=render.stage_label(row, lang)))
+                                                             stage=render.stage_label(by_name[item.file], lang)))
                 elif isinstance(item, worker.Finished):
                     report = item.value
                 elif isinstance(item, worker.Failed):
-                    error = item.error
+                    if not isinstance(item.error, RagError):
+                        logger.error("upload failed", exc_info=item.error)
+                    for row in rows:
+                        if row.stage not in ("added", "updated", "skipped", "failed"):
+                            row.fail(_describe(item.error))
             yield (render.ingest_results(rows, lang), rows, *[gr.update()] * 4, gr.update())
-        added = self._settle(staged, report, error)
+        added = tuple(report.added + report.updated) if report else ()
         yield (render.ingest_results(rows, lang), rows, *self.refreshed(lang, selected, known, added), None)
 
-    def _update(self, row: render.FileRow, item: Progress) -> None:
-        row.stage = item.stage
-        if item.stage == "embedding":
-            count = item.detail.split()[0] if item.detail else ""
-            row.chunks = int(count) if count.isdigit() else 0
-        elif item.stage in ("added", "updated"):
-            info = self._rag.store.document(item.file)
-            row.pages, row.chunks = (info.pages, info.chunks) if info else (0, 0)
-        elif item.stage == "failed":
-            row.fail(item.detail)
-
-    def _check(self, temp: Path, row: render.FileRow, rows: list[render.FileRow]) -> None:
-        """Mark the row failed when this upload cannot be ingested."""
-        suffix = Path(row.name).suffix
-        if not supported(Path(row.name)):
-            row.fail(key="unsupported", suffix=suffix or "?", supported=", ".join(sorted(LOADERS)))
-        elif sum(1 for r in rows if r.name == row.name) > 1:
-            row.fail(key="same_name")
-        else:
-            try:
-                self._uploads.check_size(temp)
-            except DocumentError:
-                size = temp.stat().st_size / 1024 / 1024
-                row.fail(key="too_large", size=f"{size:.1f}", limit=self._uploads.max_mb)
-
-    def _settle(self, staged: dict[Path, tuple[render.FileRow, Staged]], report: IngestReport | None,
-                error: BaseException | None) -> tuple[str, ...]:
-        """Keep the uploaded copies that were ingested, put back or remove the others; say what went wrong."""
-        failed = {f.file: f.reason for f in report.failed} if report else {}
-        for row, stage in staged.values():
-            if report is not None and row.name not in failed:
-                self._uploads.commit(stage)
-                continue
-            self._uploads.rollback(stage)
-            if row.stage != "failed":
-                row.fail(failed.get(row.name) or _describe(error))
-        if error is not None and not isinstance(error, RagError):
-            logger.error("upload failed", exc_info=error)
-        return tuple(report.added + report.updated) if report else ()
-
     def ask_delete(self, name: str | None, lang: str) -> tuple[Any, ...]:
-        info = self._rag.store.document(name) if name else None
+        info = self._rag.document(name) if name else None
         if info is None:
             return gr.update(visible=False), "", render.notice(t("delete_none", lang))
         text = t("delete_confirm", lang, name=info.source, chunks=info.chunks)
@@ -185,13 +124,28 @@ class LibraryPanel:
                   lang: str) -> tuple[Any, ...]:
         hidden = gr.update(visible=False)
         try:
-            info = self._rag.store.delete(name or "")
+            info = self._rag.delete(name or "")  # its chunks, previews and uploaded copy
         except RagError as exc:
             return (hidden, render.error(exc, lang), *self.refreshed(lang, selected, known))
-        self._uploads.remove(info.path)
-        self._previews.forget(info.doc_id)
         message = render.notice(t("deleted", lang, name=info.source))
         return (hidden, message, *self.refreshed(lang, selected, known))
+
+
+def _update(row: render.FileRow, item: Progress) -> None:
+    row.stage = item.stage
+    if item.stage == "embedding":
+        row.chunks = item.steps
+    elif item.document is not None:
+        row.pages, row.chunks = item.document.pages, item.document.chunks
+    elif item.failure is not None:
+        _fail(row, item.failure)
+
+
+def _fail(row: render.FileRow, failure: Failure) -> None:
+    if failure.code in _TRANSLATED:
+        row.fail(key=failure.code, **failure.values)
+    else:
+        row.fail(failure.reason)
 
 
 def _describe(error: BaseException | None) -> str:

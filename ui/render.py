@@ -9,15 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rag.errors import RagError
-from rag.grounding import CITATION
-from rag.lexical import STOP_WORDS
-from rag.types import Answer, DocumentInfo, Usage
+from rag import RagError, highlight_terms
+from rag.types import Answer, Claim, DocumentInfo, Usage
 from ui.i18n import TEXT, t
-
-_WORD = re.compile(r"\w+")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_PARTICLE = re.compile(r"(에서|으로|에게|까지|부터|이다|였다|은|는|이|가|을|를|의|에|로|와|과|도|만|요)$")
 
 
 def esc(text: object) -> str:
@@ -26,28 +20,15 @@ def esc(text: object) -> str:
 
 # -- highlighting ----------------------------------------------------------------------------------------
 
-def query_terms(question: str) -> list[str]:
-    """Words of a question worth highlighting in a passage: no stop words; Korean particles stripped."""
-    found: dict[str, None] = {}
-    for word in _WORD.findall(question.lower()):
-        if _HANGUL.search(word):
-            stem = _PARTICLE.sub("", word) if len(word) > 2 else word
-            if len(stem) >= 2:
-                found.setdefault(stem, None)
-        elif word.isdigit() or (len(word) >= 3 and word not in STOP_WORDS):
-            found.setdefault(word[:-1] if len(word) > 4 and word.endswith("s") else word, None)
-    return list(found)
-
-
 def highlight(text: str, question: str) -> str:
     """``text`` escaped, with the question's words wrapped in <mark>. Matches are found on the raw text and
     every piece is escaped on its own, so no markup from the text can survive."""
-    terms = query_terms(question)
+    terms = highlight_terms(question)
     if not terms:
         return esc(text)
     parts = []
     for term in sorted(terms, key=len, reverse=True):
-        if _HANGUL.search(term):
+        if not term.isascii():  # Hangul: no word boundaries (particles follow the noun)
             parts.append(re.escape(term))
         elif term.isdigit():
             parts.append(rf"(?<![\w.]){re.escape(term)}(?![\w])")
@@ -66,18 +47,20 @@ def highlight(text: str, question: str) -> str:
 
 # -- chat messages ---------------------------------------------------------------------------------------
 
-def _text_with_citations(text: str, anchor: str) -> str:
-    """Escaped answer text; each [n] becomes a small link to source n in the sources panel."""
+def _claims(claims: Sequence[Claim], anchor: str) -> str:
+    """The answer's sentences, escaped; each citation a small link to its source in the sources panel, placed
+    before the sentence's final punctuation as in the plain text."""
     out: list[str] = []
-    last = 0
-    for match in CITATION.finditer(text):
-        out.append(esc(text[last:match.start()]))
-        numbers = [int(n) for n in match.group(1).split(",")]
-        out.append(" " if match.group(0)[:1].isspace() else "")
-        out.append("".join(f'<a class="cite" href="#src-{anchor}-{n}" title="[{n}]">[{n}]</a>' for n in numbers))
-        last = match.end()
-    out.append(esc(text[last:]))
-    return "".join(out).replace("\n", "<br>")
+    for i, claim in enumerate(claims):
+        if i:
+            out.append("<br>" if claim.new_line else " ")
+        if not claim.citations:
+            out.append(esc(claim.text).replace("\n", "<br>"))
+            continue
+        body, end = claim.split_end()
+        links = "".join(f'<a class="cite" href="#src-{anchor}-{n}" title="[{n}]">[{n}]</a>' for n in claim.citations)
+        out.append(f"{esc(body)} {links}{esc(end)}".replace("\n", "<br>"))
+    return "".join(out)
 
 
 def streaming(text: str) -> str:
@@ -107,11 +90,11 @@ def answer(ans: Answer, anchor: str, model: str, lang: str, original_question: s
     footer = f'<div class="answer-meta">{esc(" · ".join(meta))}</div>'
     if ans.refused:
         return (f'<div class="answer refusal"><div class="badge">⚠ {esc(t("refusal_label", lang))}</div>'
-                f"{_text_with_citations(ans.text, anchor)}{footer}</div>")
+                f"{_claims(ans.claims, anchor)}{footer}</div>")
     cited = ans.cited() or ans.sources
     refs = " ".join(f'<a class="cite" href="#src-{anchor}-{s.n}">[{s.n}]</a> {esc(s.hit.source)}, '
                     f'{esc(t("page", lang, page=s.hit.page))}' for s in cited)
-    return (f'<div class="answer grounded">{_text_with_citations(ans.text, anchor)}'
+    return (f'<div class="answer grounded">{_claims(ans.claims, anchor)}'
             f'<div class="answer-refs">{refs}</div>{footer}</div>')
 
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import RagError
-from rag.providers import CHAT
-from rag.runtime import Rag
+from rag import Rag, RagError
 from ui import render
 from ui.i18n import DEFAULT, Labels, t
 
@@ -25,7 +23,7 @@ class SettingsPanel:
         llm = rag.settings.llm
         lang = DEFAULT
         with labels.add(gr.Accordion(t("settings", lang), open=False, elem_id="settings"), label="settings"):
-            self.provider = labels.add(gr.Dropdown(choices=CHAT.names(), value=llm.provider, label=t("provider", lang),
+            self.provider = labels.add(gr.Dropdown(choices=Rag.providers()["chat"], value=llm.provider, label=t("provider", lang),
                                                    elem_id="provider"), label="provider")
             self.model = labels.add(gr.Textbox(value=llm.model or "", label=t("model", lang),
                                                placeholder=t("model_placeholder", lang), elem_id="model"),

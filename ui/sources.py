@@ -1,5 +1,5 @@
 """Turn an answer's sources into what the sources panel shows: passage, score, a preview of the cited page with
-the passage marked (rag.preview), and a link that opens the PDF at that page through Gradio's file route."""
+the passage marked (``Rag.preview``), and a link that opens the PDF at that page through Gradio's file route."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from rag.preview import PageRenderer
-from rag.store import Store
+from rag import Rag
 from rag.types import Answer
 from ui.render import SourceView
 
@@ -23,10 +22,9 @@ def file_url(path: Path) -> str:
 
 
 class SourceViews:
-    def __init__(self, store: Store, renderer: PageRenderer, served: Sequence[Path], blocked: Sequence[Path] = ()) -> None:
+    def __init__(self, rag: Rag, served: Sequence[Path], blocked: Sequence[Path] = ()) -> None:
         """``served``: folders whose PDFs the browser may open (they are Gradio's allowed_paths)."""
-        self._store = store
-        self._renderer = renderer
+        self._rag = rag
         self._served = [p.resolve() for p in served]
         self._blocked = [p.resolve() for p in blocked]
 
@@ -42,7 +40,7 @@ class SourceViews:
             hit = source.hit
             view = SourceView(n=source.n, source=hit.source, page=hit.page, score=hit.score, text=hit.text,
                               cited=source.n in cited, ocr=hit.ocr)
-            info = self._store.document(hit.source)
+            info = self._rag.document(hit.source)
             path = Path(info.path) if info is not None and info.path else None
             if path is not None and not path.is_file():
                 view = _replace(view, missing_path=str(path))
@@ -53,7 +51,7 @@ class SourceViews:
 
     def _with_preview(self, view: SourceView, path: Path, passage: str, doc_id: str) -> SourceView:
         try:
-            preview = self._renderer.render(path, view.page, passage, doc_id=doc_id)
+            preview = self._rag.preview(path, view.page, passage, doc_id=doc_id)
         except Exception as exc:  # noqa: BLE001 - a preview is a nicety: never let it take the answer down
             logger.warning("no preview of %s page %d: %s", path, view.page, exc)
             return view

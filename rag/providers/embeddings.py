@@ -98,8 +98,6 @@ class LocalEmbeddings(Embeddings):
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 st = require("sentence_transformers", "sentence-transformers", extra="local")
                 if self.threads:
                     import torch

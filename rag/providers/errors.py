@@ -18,7 +18,7 @@ from rag.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from rag.providers.retry import Failure
+from rag.providers.retry import Diagnosis
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _CONTEXT = re.compile(r"context[_ ]length|context window|maximum context|too many tokens|exceed.*context|"
@@ -29,7 +29,7 @@ _KEY_VARS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "ollam
 
 
 def translate(exc: BaseException, *, provider: str, model: str, base_url: str | None = None,
-              kind: str = "chat") -> Failure:
+              kind: str = "chat") -> Diagnosis:
     """What ``exc`` raised by ``provider`` means for the user. ``kind`` is "chat" or "embeddings": it picks the
     config section the fix names (llm.* or embeddings.*)."""
     section = "llm" if kind == "chat" else "embeddings"
@@ -41,31 +41,31 @@ def translate(exc: BaseException, *, provider: str, model: str, base_url: str | 
     if status in (401, 403) or _is_a(exc, lc.ModelAuthenticationError, lc.ModelPermissionDeniedError):
         var = _KEY_VARS.get(provider, "the API key variable")
         what = "rejected the API key" if status != 403 else "refused access with this API key"
-        return Failure(AuthenticationError(f"{name} {what} ({status or 'unauthorised'}){where}",
+        return Diagnosis(AuthenticationError(f"{name} {what} ({status or 'unauthorised'}){where}",
                                            hint=f"set {var} to a valid key"))
     if status == 404 or _is_a(exc, lc.ModelNotFoundError) or (
             status is None and "not found" in text.lower() and "model" in text.lower()):
-        return Failure(_not_found(provider, name, model, text, where, section))
+        return Diagnosis(_not_found(provider, name, model, text, where, section))
     if _is_a(exc, lc.ContextOverflowError) or (
             _CONTEXT.search(text) and (status in (None, 400, 413) or "context" in text.lower())):
-        return Failure(ContextTooLongError(
+        return Diagnosis(ContextTooLongError(
             f"the prompt does not fit the context window of {name} model '{model}'",
             hint="lower retrieval.k or ingest.chunk_size, raise llm.context_window (llamacpp, ollama), "
                  "or use a model with a larger context"))
     if status == 429 and "insufficient_quota" in text:
-        return Failure(ProviderError(f"{name} says the account has no quota left: {text[:200]}",
+        return Diagnosis(ProviderError(f"{name} says the account has no quota left: {text[:200]}",
                                      hint="check the plan and billing of the account that owns the key"))
     if status in RETRYABLE_STATUS:
         busy = "is rate limiting requests" if status == 429 else f"answered HTTP {status}"
-        return Failure(ProviderUnavailableError(f"{name} {busy}{where}: {text[:200]}",
+        return Diagnosis(ProviderUnavailableError(f"{name} {busy}{where}: {text[:200]}",
                                                 hint="the service is overloaded or down; try again later"),
                        retryable=True, retry_after=_retry_after(exc))
     if _is_timeout(exc):
-        return Failure(ProviderUnavailableError(f"{name} did not answer in time{where}",
+        return Diagnosis(ProviderUnavailableError(f"{name} did not answer in time{where}",
                                                 hint=f"raise {section}.timeout, or check the server's load"),
                        retryable=True)
     if broken_stream(exc):
-        return Failure(ProviderUnavailableError(f"the connection to {name}{where} broke before the answer was complete",
+        return Diagnosis(ProviderUnavailableError(f"the connection to {name}{where} broke before the answer was complete",
                                                 hint="check the server's log; it may have failed on this request"),
                        retryable=True)
     if _is_connection(exc):
@@ -75,10 +75,10 @@ def translate(exc: BaseException, *, provider: str, model: str, base_url: str | 
             hint = f"check that the server is running and {section}.base_url is right"
         else:
             hint = "check the network connection (and HTTPS_PROXY if you need a proxy)"
-        return Failure(ProviderUnavailableError(f"cannot connect to {name}{where}", hint=hint), retryable=True)
+        return Diagnosis(ProviderUnavailableError(f"cannot connect to {name}{where}", hint=hint), retryable=True)
     if status is not None:
-        return Failure(ProviderError(f"{name} answered HTTP {status}{where}: {text[:300]}"))
-    return Failure(ProviderError(f"{name} failed: {type(exc).__name__}: {text[:300]}"))
+        return Diagnosis(ProviderError(f"{name} answered HTTP {status}{where}: {text[:300]}"))
+    return Diagnosis(ProviderError(f"{name} failed: {type(exc).__name__}: {text[:300]}"))
 
 
 def _not_found(provider: str, name: str, model: str, text: str, where: str, section: str) -> ProviderError:

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Failure:
+class Diagnosis:
     """What a provider exception means: the error to show, and whether trying again can help."""
 
     error: RagError
@@ -28,14 +28,14 @@ class OnRetry(Protocol):
     def __call__(self, attempt: int, max_retries: int, error: RagError, delay: float) -> None: ...
 
 
-def _no_translation(exc: BaseException) -> Failure:
-    return Failure(ProviderError(f"{type(exc).__name__}: {exc}"))
+def _no_translation(exc: BaseException) -> Diagnosis:
+    return Diagnosis(ProviderError(f"{type(exc).__name__}: {exc}"))
 
 
 @dataclass
 class RetryPolicy:
     max_retries: int = 3
-    translate: Callable[[BaseException], Failure] = _no_translation
+    translate: Callable[[BaseException], Diagnosis] = _no_translation
     base_delay: float = 0.5
     max_delay: float = 20.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
@@ -54,14 +54,14 @@ class RetryPolicy:
             except RagError:
                 raise
             except Exception as exc:
-                failure = self.translate(exc)
-                if not failure.retryable or attempt >= self.max_retries:
-                    if failure.retryable and self.max_retries:
-                        failure.error.message += f" (gave up after {self.max_retries} retries)"
-                    raise failure.error from exc
+                diagnosis = self.translate(exc)
+                if not diagnosis.retryable or attempt >= self.max_retries:
+                    if diagnosis.retryable and self.max_retries:
+                        diagnosis.error.message += f" (gave up after {self.max_retries} retries)"
+                    raise diagnosis.error from exc
                 attempt += 1
-                wait = self.delay(attempt, failure.retry_after)
-                logger.warning("retrying (%d/%d) in %.1fs: %s", attempt, self.max_retries, wait, failure.error)
+                wait = self.delay(attempt, diagnosis.retry_after)
+                logger.warning("retrying (%d/%d) in %.1fs: %s", attempt, self.max_retries, wait, diagnosis.error)
                 if on_retry is not None:
-                    on_retry(attempt, self.max_retries, failure.error, wait)
+                    on_retry(attempt, self.max_retries, diagnosis.error, wait)
                 self.sleep(wait)

@@ -1,4 +1,4 @@
-"""Parsing ahead of the embedding model: file bytes -> pages -> chunks -> keyword terms, off the embedding thread.
+"""The parse pool: file -> pages -> chunks -> search texts and keyword terms, ahead of the embedding model.
 
 pypdf is pure Python and holds the GIL (about 70-100 ms a page for SEC filings in layout mode): in a thread it
 can use one core at most, and once the embedding model is fast it is as costly as the model. So when several
@@ -26,40 +26,55 @@ from typing import Any
 
 from rag import errors
 from rag.errors import DocumentError, RagError
-from rag.lexical import tokenize
-from rag.loaders import Loaded, LoadOptions, join_parts, load_pdf, parse_file, pdf_page_count
-from rag.splitting import Splitter, search_text
+from rag.ingest.loaders import Loaded, LoadOptions, OnPage, join_parts, load_file
+from rag.ingest.pdf import load_pdf
+from rag.ingest.splitting import Splitter, search_text
+from rag.text import tokenize
 from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
 
-OnPage = Callable[[str, int, int], None]  # (source, page, pages)
+OnFilePage = Callable[[str, int, int], None]  # (source, pages done, pages in the file)
 SPLIT_PAGES = 40  # a PDF of at least twice this many pages is parsed in parts, one per worker process
 
 
 @dataclass(frozen=True, slots=True)
+class Planned:
+    """A file to ingest, as planning found it (read once: hashed, and its PDF pages counted)."""
+
+    path: Path
+    source: str  # the name shown to users and recorded in the store
+    doc_id: str  # sha256 of the bytes
+    pages: int = 0  # pages of a PDF (0: another file type, or unreadable: its parse says why)
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
+    """A file ready to embed: its pages, chunks, and what is embedded and indexed of each chunk."""
+
     source: str
     doc_id: str
     pages: list[Page]
     chunks: list[Chunk]
+    texts: list[str]  # search text of each chunk (what is embedded): rag.ingest.splitting.search_text
+    terms: list[list[str]]  # keyword-index terms of each search text
     path: str = ""
-    terms: list[list[str]] | None = None  # keyword-search tokens of each chunk
     warnings: list[str] = field(default_factory=list)
 
 
 def parse(data: bytes, source: str, doc_id: str, options: LoadOptions, splitter: Splitter, path: str = "",
-          on_page: Callable[[int, int], None] | None = None) -> Parsed:
-    return finish(parse_file(data, source, options, on_page), source, doc_id, splitter, path)
+          on_page: OnPage | None = None) -> Parsed:
+    """Parse one file's bytes in this thread."""
+    return finish(load_file(data, source, options, on_page), source, doc_id, splitter, path)
 
 
 def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: str = "") -> Parsed:
-    """Chunks and keyword terms of a file's pages."""
+    """Chunks of a file's pages, with their search texts and keyword terms."""
     chunks = splitter.split(loaded.pages, doc_id)
     if not chunks:
         raise DocumentError("no text found in the file", hint="check that the file is not empty")
-    return Parsed(source, doc_id, loaded.pages, chunks, path, [tokenize(search_text(c)) for c in chunks],
-                  loaded.warnings)
+    texts = [search_text(c) for c in chunks]
+    return Parsed(source, doc_id, loaded.pages, chunks, texts, [tokenize(t) for t in texts], path, loaded.warnings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +109,7 @@ def _load_part_in_worker(path: str, source: str, first: int, last: int) -> Loade
     return _in_worker(lambda on_page: load_pdf(Path(path).read_bytes(), source, options, on_page), source)
 
 
-def _in_worker(work: Callable[[Callable[[int, int], None]], Any], source: str) -> Any:
+def _in_worker(work: Callable[[OnPage], Any], source: str) -> Any:
     def on_page(page: int, total: int) -> None:
         _worker["pages"].send((source[:1000], page, total))
 
@@ -108,23 +123,15 @@ def _in_worker(work: Callable[[Callable[[int, int], None]], Any], source: str) -
         return _Raised("", f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
-def processes_for(paths: list[Path]) -> int:
+def processes_for(files: list[Planned]) -> int:
     """Worker processes worth starting to parse these files: none for one short file (a thread is enough),
     else one per core, at most 2 (each holds a file's pages in memory)."""
     workers = min(2, os.cpu_count() or 1)
-    if workers < 2 or not paths:
+    if workers < 2 or not files:
         return 0
-    if len(paths) > 1:
+    if len(files) > 1:
         return workers
-    return workers if _pdf_pages(paths[0]) >= 2 * SPLIT_PAGES else 0
-
-
-def _pdf_pages(path: Path) -> int:
-    """Pages of a PDF file; 0 for other files and for a file that cannot be read (its parse says why)."""
-    try:
-        return pdf_page_count(path.read_bytes()) if path.suffix.lower() == ".pdf" else 0
-    except OSError:
-        return 0
+    return workers if files[0].pages >= 2 * SPLIT_PAGES else 0
 
 
 class ParsePool:
@@ -132,7 +139,7 @@ class ParsePool:
 
     ``processes`` > 0 parses in that many worker processes, 0 in one thread of this process."""
 
-    def __init__(self, options: LoadOptions, splitter: Splitter, on_page: OnPage, *, processes: int = 0) -> None:
+    def __init__(self, options: LoadOptions, splitter: Splitter, on_page: OnFilePage, *, processes: int = 0) -> None:
         self._options = options
         self._splitter = splitter
         self._on_page = on_page
@@ -147,7 +154,7 @@ class ParsePool:
         if not self._processes:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse")
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["rag.parsing"])
+        context.set_forkserver_preload(["rag.ingest.workers"])
         if self._pages is None:
             # A plain pipe, no lock: page messages are far below PIPE_BUF, so each write is atomic even with
             # several writers, and a worker killed mid-write cannot leave a lock held (a Queue's would be).
@@ -167,18 +174,18 @@ class ParsePool:
             except Exception:  # a progress display must not stop the relay: workers would block on a full pipe
                 logger.debug("page progress callback failed", exc_info=True)
 
-    def submit(self, path: Path, source: str, doc_id: str) -> Future[Parsed]:
+    def submit(self, file: Planned) -> Future[Parsed]:
+        path, source, doc_id = file.path, file.source, file.doc_id
         if not self._processes:
-            return self._run(parse_in_thread, path, source, doc_id, self._options, self._splitter, self._on_page)
-        parts = self._parts(path)
+            return self._run(_parse_in_thread, path, source, doc_id, self._options, self._splitter, self._on_page)
+        parts = self._parts(file.pages)
         if len(parts) == 1:
             return self._run(_parse_in_worker, str(path), source, doc_id)
         return self._join([self._run(_load_part_in_worker, str(path), source, first, last) for first, last in parts],
                           path, source, doc_id)
 
-    def _parts(self, path: Path) -> list[tuple[int, int]]:
+    def _parts(self, pages: int) -> list[tuple[int, int]]:
         """Page ranges of a long PDF, one per worker, so its parse is spread over the cores; else one range."""
-        pages = _pdf_pages(path)
         count = min(self._processes, pages // SPLIT_PAGES)
         if count < 2:
             return [(1, 0)]
@@ -258,7 +265,7 @@ class ParsePool:
         self.close()
 
 
-def parse_in_thread(path: Path, source: str, doc_id: str, options: LoadOptions, splitter: Splitter,
-                    on_page: OnPage) -> Parsed:
+def _parse_in_thread(path: Path, source: str, doc_id: str, options: LoadOptions, splitter: Splitter,
+                    on_page: OnFilePage) -> Parsed:
     return parse(path.read_bytes(), source, doc_id, options, splitter, str(path),
                  lambda page, pages: on_page(source, page, pages))

@@ -1,15 +1,16 @@
 """Keep answers tied to their passages: repair [n] citations, drop claims no passage supports, quote instead.
 
-Small models answer correctly but forget to cite, cite the wrong number, or invent figures. Each answer
-sentence is compared with each passage by term containment: the share of the sentence's terms found in the
-passage, where a term is a lower-cased word for Latin script (stop words left out) and a character bigram
-for Hangul (Korean particles stay glued to their nouns, so whole words would rarely match):
+Small models answer correctly but forget to cite, cite the wrong number, or invent figures. The model's text is
+parsed once, here, into ``Claim`` values (a sentence and the source numbers it cites); from then on citations
+are data. Each answer sentence is compared with each passage by term containment (``rag.text.terms``: the
+share of the sentence's terms found in the passage, lower-cased words for Latin script, character bigrams for
+Hangul, whose particles stay glued to their nouns):
 
 - a citation to a passage that does not support its sentence moves to the passage that clearly does;
   an uncited sentence clearly taken from a passage gets that citation; numbers naming no passage are dropped;
-- in strict mode (the offline default model), a sentence is kept only if the passage it cites supports it
-  and every number in it appears in that passage or the question; when nothing survives, the answer becomes
-  a quote of the passage sentences that best match the question, with their citations.
+- in strict mode, a sentence is kept only if the passage it cites supports it and every number in it appears
+  in that passage or the question; when nothing survives, the answer becomes a quote of the passage sentences
+  that best match the question, with their citations.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from rag.types import Source
+from rag.text import numbers, terms
+from rag.types import Claim, Source
 
 # (question, sentences) -> similarity of each sentence to the question, e.g. cosine of embeddings.
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -27,13 +29,6 @@ CITATION = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # [1] or [1, 2], 
 _SENTENCE_END = re.compile(r"(?<=[.!?。])[ \t]+")
 _ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Ms|Mrs|St|No|Co|vs|Ltd|Inc|Corp|Jr|Sr|etc|[A-Z])\.$")
 _WORD = re.compile(r"\w+")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_STOP = frozenset(
-    "a an the of to in on at by for from with and or but is are was were be been being it its this that these "
-    "those as which who whom what when where why how there their they them he she his her we our you your i "
-    "not no do does did has have had will would can could should may might also than then so such into about "
-    "passage passages document documents text question answer according states mentions".split())
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _META = re.compile(r"\bpassages?\b|\bthe (document|text|context)s? (says?|states?|mentions?|provides?)\b|"
                    r"\bas (stated|mentioned) in\b|\bthe answer is\b", re.I)
 _ASKS_FIGURE = re.compile(r"\b(when|how (much|many|long|old|large|big)|what (year|date|percentage|amount|share)|"
@@ -45,6 +40,7 @@ QUOTE_PREFIX = {"en": "The documents say: ", "ko": "문서 내용: "}
 
 
 def cited_numbers(text: str) -> list[int]:
+    """The ``[n]`` marks of a model's raw text, in order of first appearance."""
     seen: dict[int, None] = {}
     for match in CITATION.finditer(text):
         for part in match.group(1).split(","):
@@ -52,25 +48,9 @@ def cited_numbers(text: str) -> list[int]:
     return list(seen)
 
 
-def terms(text: str) -> set[str]:
-    out: set[str] = set()
-    for word in _WORD.findall(text.lower()):
-        if _HANGUL.search(word) and len(word) > 1:
-            out.update(word[i:i + 2] for i in range(len(word) - 1))
-        elif _HANGUL.search(word):
-            out.add(word)
-        elif word not in _STOP and (len(word) > 1 or word.isdigit()):  # not the "s" of "Aurora's"
-            out.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
-    return out
-
-
 def support(sentence: str, passage_terms: set[str]) -> float:
     found = terms(CITATION.sub(" ", sentence))
     return len(found & passage_terms) / len(found) if found else 0.0
-
-
-def numbers(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
 def sentences(text: str) -> list[str]:
@@ -112,28 +92,30 @@ class Grounder:
         self._terms = {s.n: terms(s.hit.text) for s in sources}
         self._numbers = {s.n: numbers(s.hit.text) | numbers(question) for s in sources}
 
-    def check(self, text: str, *, strict: bool) -> str:
-        """``text`` with citations repaired; in strict mode only supported sentences are kept."""
-        kept: list[str] = []
+    def check(self, text: str, *, strict: bool) -> tuple[Claim, ...]:
+        """The model's ``text`` as claims with repaired citations; in strict mode only supported sentences."""
+        kept: list[Claim] = []
         seen: set[str] = set()
         for sentence in sentences(text):
-            fixed, supported = self._fix(sentence)
-            key = CITATION.sub("", fixed).strip().lower()
+            claim, supported = self._fix(sentence)
+            key = claim.text.strip().lower()
             if not key or key in seen:  # tiny models loop: drop repeated sentences
                 continue
             seen.add(key)
             if strict and not supported:
                 continue
-            kept.append(fixed)
-        return "\n".join(kept) if _is_list(kept) else " ".join(kept)
+            kept.append(claim)
+        if _is_list([c.text for c in kept]):
+            kept = [Claim(c.text, c.citations, new_line=True) for c in kept]
+        return tuple(kept)
 
-    def quote(self, lang: str, limit: int = 2) -> str:
+    def quote(self, lang: str, limit: int = 2) -> tuple[Claim, ...]:
         """The passage sentences that best match the question, quoted with their citations."""
         question = self._question_terms
         candidates = [(rank, source.n, sentence) for rank, source in enumerate(self.sources)
                       for sentence in sentences(_unwrap(source.hit.text)) if len(_WORD.findall(sentence)) >= 3]
         if not candidates:
-            return ""
+            return ()
         semantic = list(self._similarity(self.question, [c[2] for c in candidates])) if self._similarity else None
         # A question term found in few of the sentences says more than one found in most ("revenue" against
         # "aurora" in a report about Aurora): terms are weighted by their inverse frequency among the sentences.
@@ -151,14 +133,15 @@ class Grounder:
             scored.append((score - 0.02 * rank, n, sentence))
         ranked = sorted(scored, key=lambda item: -item[0])
         if ranked[0][0] <= 0:
-            return ""
+            return ()
         best = [item for item in ranked[:limit] if item[0] >= 0.8 * ranked[0][0]]
-        return QUOTE_PREFIX[lang] + " ".join(f"\u201c{s}\u201d [{n}]" for _, n, s in best)
+        return tuple(Claim(f"{QUOTE_PREFIX[lang] if i == 0 else ''}\u201c{s}\u201d", (n,))
+                     for i, (_, n, s) in enumerate(best))
 
-    def _fix(self, sentence: str) -> tuple[str, bool]:
+    def _fix(self, sentence: str) -> tuple[Claim, bool]:
         content = CITATION.sub("", sentence).strip()
         if not self._terms:
-            return content, False
+            return Claim(content), False
         scores = {n: support(content, t) for n, t in self._terms.items()}
         best = max(scores, key=lambda n: scores[n])
         cited = [n for n in cited_numbers(sentence) if n in self._terms]
@@ -172,18 +155,8 @@ class Grounder:
                        and (figures or not self._asks_figure)  # "how much?" needs a figure
                        and not _META.search(content))  # "the passage says ..." is talk about the prompt
         supported = informative and any(scores[n] >= SUPPORTED and figures <= self._numbers[n] for n in cited)
-        return _cite(content, cited), supported
+        return Claim(content, tuple(cited)), supported
 
 
 def _is_list(lines: list[str]) -> bool:
     return sum(1 for line in lines if re.match(r"^(\d+[.)]|[-*•])\s", line)) >= 2
-
-
-def _cite(content: str, numbers_: list[int]) -> str:
-    if not numbers_:
-        return content
-    tag = "".join(f"[{n}]" for n in numbers_)
-    match = re.search(r"[.!?。]+$", content)
-    if match:
-        return f"{content[:match.start()]} {tag}{content[match.start():]}"
-    return f"{content} {tag}"

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import DocumentError
+from rag.ingest.loaders import SUFFIXES, supported
+from rag.types import Failure
 
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes; Hangul takes 3 bytes a syllable in UTF-8
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -57,12 +58,24 @@ class UploadFolder:
     def previews(self) -> Path:
         return self.folder / ".previews"
 
-    def check_size(self, path: Path) -> int:
-        """The file's size; DocumentError when it is over the limit."""
-        size = path.stat().st_size
+    def check(self, temp: Path, name: str, *, duplicate: bool = False) -> Failure | None:
+        """Why the upload ``temp`` (to be named ``name``) cannot be ingested, or None. ``duplicate``: another file
+        of this upload has the same name."""
+        suffix = Path(name).suffix
+        if not supported(Path(name)):
+            return Failure(name, f"unsupported file type '{suffix}'", "unsupported",
+                           {"suffix": suffix or "?", "supported": ", ".join(sorted(SUFFIXES))})
+        if duplicate:
+            return Failure(name, "another file in this upload has the same name; rename one", "same_name")
+        try:
+            size = temp.stat().st_size
+        except OSError as exc:
+            return Failure(name, f"cannot read the upload ({exc.strerror or exc})", "unreadable")
         if size > self.max_bytes:
-            raise DocumentError(f"{size / 1024 / 1024:.1f} MB > {self.max_mb} MB", hint="raise app.max_upload_mb")
-        return size
+            mb = f"{size / 1024 / 1024:.1f}"
+            return Failure(name, f"the file is {mb} MB; the limit is {self.max_mb} MB (raise app.max_upload_mb)",
+                           "too_large", {"size": mb, "limit": self.max_mb})
+        return None
 
     def stage(self, temp: Path, name: str) -> Staged:
         """Copy ``temp`` into the folder as ``safe_name(name)``."""

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from rag.ingest import Progress
+from rag.types import FINAL_STAGES, Progress
 
-_FINAL = {"added", "updated", "skipped", "failed"}
 LARGE = 100  # pages or chunks from which a pipe also gets progress lines within the file
+
+
+def describe(event: Progress) -> str:
+    """What a finished file's line says after its name: its counts, "unchanged", or why it failed."""
+    if event.failure is not None:
+        return event.failure.reason
+    if event.stage == "skipped":
+        return "unchanged"
+    if event.document is not None:
+        return f"{event.document.pages} pages, {event.document.chunks} chunks"
+    return ""
 
 
 class IngestProgress:
@@ -33,19 +43,20 @@ class IngestProgress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=event.total, unit="file", file=self._stream, dynamic_ncols=True)
-        within = f" {event.unit} {event.page}/{event.pages}" if event.pages and event.stage not in _FINAL else ""
+        within = f" {event.unit} {event.step}/{event.steps}" if event.steps and event.stage not in FINAL_STAGES else ""
         self._bar.set_postfix_str(f"{event.stage} {event.file[:40]}{within}", refresh=False)
         self._bar.n = event.done
         self._bar.refresh()
         if event.stage == "failed":
-            self._bar.write(f"failed: {event.file}: {event.detail}")
+            self._bar.write(f"failed: {event.file}: {describe(event)}")
 
     def _line(self, event: Progress) -> None:
-        if event.stage in _FINAL:
-            detail = f": {event.detail}" if event.detail else ""
+        if event.stage in FINAL_STAGES:
+            detail = describe(event)
+            detail = f": {detail}" if detail else ""
             print(f"[{event.done}/{event.total}] {event.stage} {event.file}{detail}", file=self._stream, flush=True)
-        elif event.pages >= LARGE and event.page and _tenth(event.page, event.pages):
-            print(f"[{event.done}/{event.total}] {event.stage} {event.file}: {event.unit} {event.page}/{event.pages}",
+        elif event.steps >= LARGE and event.step and _tenth(event.step, event.steps):
+            print(f"[{event.done}/{event.total}] {event.stage} {event.file}: {event.unit} {event.step}/{event.steps}",
                   file=self._stream, flush=True)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rag.types import Hit
 
 if TYPE_CHECKING:
+    from rag.api import Rag
     from rag.config import Settings
 
 CUTOFFS = (1, 5, 10)
@@ -78,6 +79,14 @@ def run(questions: Iterable[Question], search: Callable[[str], list[Hit]],
     return outcomes
 
 
+def measure(rag: Rag, questions: list[Question], modes: Iterable[str], k: int = 5) -> dict[str, list[Outcome]]:
+    """Each question searched in each retrieval mode (top 10 kept for the metrics), with the relevance ``ask``
+    would compare with ``retrieval.min_score`` over the ``k`` passages it uses."""
+    depth = max(k, 10)
+    return {mode: run(questions, lambda q, m=mode: rag.search(q, k=depth, mode=m),
+                      lambda q, hits: rag.retriever.relevance(q, hits[:k])) for mode in modes}
+
+
 def summarise(outcomes: list[Outcome], min_score: float | None) -> dict[str, Any]:
     answerable = [o for o in outcomes if o.question.answerable and o.question.doc]
     unanswerable = [o for o in outcomes if not o.question.answerable]
@@ -121,7 +130,7 @@ def store_key(docs: Path, *parts: object) -> str:
 
 def cached_store(cache: Path, docs: Path, settings: Settings) -> Path:
     """Where the eval store of ``docs`` under ``settings`` is kept in ``cache`` (reused while those settings hold)."""
-    from rag.ingest import VERSION
+    from rag.ingest.pipeline import VERSION
 
     ingest, embeddings = settings.ingest, settings.embeddings
     return cache / store_key(docs, VERSION, ingest.chunk_size, ingest.chunk_overlap, ingest.ocr, embeddings.provider,

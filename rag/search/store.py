@@ -14,24 +14,17 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import DocumentNotFoundError, EmbeddingMismatchError
 from rag.types import Chunk, DocumentInfo, Hit
 
+if TYPE_CHECKING:
+    from rag.search.bm25 import KeywordIndex
+
 logger = logging.getLogger(__name__)
-
-
-class KeywordIndex(Protocol):
-    stamp: str
-
-    def __len__(self) -> int: ...
-    def add(self, chunks: list[Chunk], terms: list[list[str]] | None = None) -> None: ...
-    def delete(self, chunk_ids: list[str]) -> None: ...
-    def clear(self) -> None: ...
-    def commit(self, stamp: str) -> None: ...
 
 
 class Store:
@@ -55,7 +48,7 @@ class Store:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        from rag.keyword import BM25Index
+        from rag.search.bm25 import BM25Index
 
         path.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))

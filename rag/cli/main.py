@@ -13,23 +13,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError
+from rag import RagError, offline_defaults
+
+if TYPE_CHECKING:
+    from rag import Rag
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-
-
-def setup_environment() -> None:
-    """Defaults for an offline machine: no telemetry, no hub look-ups. Called by entry points, not on import."""
-    for name, value in {"ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
-                        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                        "HF_HUB_DISABLE_TELEMETRY": "1",
-                        "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
-        os.environ.setdefault(name, value)
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(encoding="utf-8", errors="replace")
 
 
 def setup_logging(debug: bool) -> None:
@@ -47,11 +38,10 @@ def _retry_notice(attempt: int, max_retries: int, error: RagError, delay: float)
     print(f"retrying ({attempt}/{max_retries}) in {delay:.1f}s: {error.message}", file=sys.stderr, flush=True)
 
 
-def _build(args: argparse.Namespace) -> Any:
-    from rag.config import load_config
-    from rag.runtime import Rag
+def _build(args: argparse.Namespace) -> Rag:
+    from rag import Rag
 
-    return Rag(load_config(args.config))
+    return Rag.from_config(args.config)
 
 
 def _print_json(value: Any) -> None:
@@ -70,7 +60,7 @@ def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.progress import IngestProgress
+    from rag.cli.progress import IngestProgress
 
     if args.watch:
         return cmd_watch(args)
@@ -78,7 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise RagError("nothing to ingest", hint="give files or folders, or --watch FOLDER")
     rag = _build(args)
     with IngestProgress(sys.stderr) as progress:
-        report = rag.ingestor.ingest(args.paths, on_progress=progress)
+        report = rag.ingest(args.paths, on_progress=progress)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -94,8 +84,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rag.progress import IngestProgress
-    from rag.watch import Batch, FolderWatcher
+    from rag.cli.progress import IngestProgress
+    from rag.types import Batch
 
     folder = Path(args.watch)
     if not folder.is_dir():
@@ -123,8 +113,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     # background jobs (`ingest.py --watch DIR &`) or by a service manager that sends SIGTERM.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    FolderWatcher(rag.ingestor, rag.store, folder, progress=lambda: IngestProgress(sys.stderr),
-                  on_batch=on_batch).run(ready=ready)
+    rag.watch(folder, progress=lambda: IngestProgress(sys.stderr), on_batch=on_batch).run(ready=ready)
     print("stopped watching", file=sys.stderr, flush=True)
     return EXIT_OK
 
@@ -140,7 +129,7 @@ def _queries(raw: list[str]) -> list[str]:
 def cmd_search(args: argparse.Namespace) -> int:
     rag = _build(args)
     for query in _queries(args.queries):
-        hits = rag.retriever.search(query, k=args.k, sources=args.doc or None)
+        hits = rag.search(query, k=args.k, sources=args.doc or None)
         if args.json:
             _print_json([h.to_json() for h in hits])
             continue
@@ -154,13 +143,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.generation import Done, Token
+    from rag.types import Done, Token
 
     rag = _build(args)
     answer = None
     streamed: list[str] = []
     live = not args.json and sys.stdout.isatty()  # stream tokens to a terminal; pipes get the final text
-    for event in rag.answerer.stream(args.question, k=args.k, sources=args.doc or None, on_retry=_retry_notice):
+    for event in rag.stream(args.question, k=args.k, sources=args.doc or None, on_retry=_retry_notice):
         if isinstance(event, Token) and live:
             streamed.append(event.text)
             print(event.text, end="", flush=True)
@@ -190,7 +179,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     rag = _build(args)
-    docs = rag.store.documents()
+    docs = rag.documents()
     if args.json:
         _print_json([d.to_json() for d in docs])
         return EXIT_OK
@@ -203,7 +192,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     rag = _build(args)
-    removed = [rag.store.delete(source) for source in args.sources]
+    removed = [rag.delete(source) for source in args.sources]
     if args.json:
         _print_json({"deleted": [d.to_json() for d in removed]})
     else:
@@ -217,47 +206,29 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rag import evaluation
-    from rag.config import load_config
-    from rag.progress import IngestProgress
-    from rag.runtime import Rag
+    from rag import Rag, load_config
+    from rag.cli.progress import IngestProgress
+    from rag.eval import retrieval as evaluation
 
     settings = load_config(args.config)
     docs = Path(args.docs)
     questions = evaluation.load_questions(args.qa)
     if args.limit:
         questions = questions[: args.limit]
-    cached = evaluation.cached_store(Path(args.cache), docs, settings)
-    store = Path(args.store) if args.store else cached
+    store = Path(args.store) if args.store else evaluation.cached_store(Path(args.cache), docs, settings)
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})})
     rag = Rag(settings)
     with IngestProgress(sys.stderr) as progress:
-        report = rag.ingestor.ingest([docs], on_progress=progress)
+        report = rag.ingest([docs], on_progress=progress)
     if report.failed:
         print(f"warning: {len(report.failed)} file(s) failed to ingest", file=sys.stderr)
 
-    k = max(args.k, 10)
-    rows: list[tuple[str, dict[str, Any]]] = []
-    per_question: dict[str, Any] = {}
-    for mode in args.modes.split(","):
-        outcomes = evaluation.run(questions, lambda q, m=mode: rag.retriever.search(q, k=k, mode=m),
-                                  lambda q, hits: rag.retriever.relevance(q, hits[: args.k]))  # what `ask` sees
-        rows.append((mode, evaluation.summarise(outcomes, settings.retrieval.min_score)))
-        per_question[mode] = evaluation.details(outcomes)
-    if args.baseline:
-        from rag.baseline import LangChainBaseline
-
-        baseline = LangChainBaseline(cached.parent / f"baseline-{cached.name}", rag.embedder())
-        if not baseline.is_built():
-            print("building the LangChain baseline store (slow: plain pipeline)...", file=sys.stderr, flush=True)
-            baseline.ingest(docs)
-        outcomes = evaluation.run(questions, lambda q: baseline.search(q, k=k))
-        rows.append(("baseline (LangChain)", evaluation.summarise(outcomes, None)))
-        per_question["baseline"] = evaluation.details(outcomes)
+    outcomes = evaluation.measure(rag, questions, args.modes.split(","), k=args.k)
+    rows = [(mode, evaluation.summarise(found, settings.retrieval.min_score)) for mode, found in outcomes.items()]
     if args.json:
+        per_question = {mode: evaluation.details(found) for mode, found in outcomes.items()}
         _print_json({"qa": str(args.qa), "docs": str(docs), "store": str(store), "min_score": settings.retrieval.min_score,
-                     "results": {name: summary for name, summary in rows},
-                     **({"questions": per_question} if args.details else {})})
+                     "results": dict(rows), **({"questions": per_question} if args.details else {})})
     else:
         print(f"{args.qa}: {len(questions)} questions, docs {docs}, store {store}")
         print(evaluation.format_table(rows))
@@ -265,7 +236,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from rag.doctor import report
+    from rag.cli.doctor import report
 
     return report(args.config, as_json=args.json)
 
@@ -299,7 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", required=True, metavar="DIR", help="folder of the QA set's documents")
     p.add_argument("--k", type=int, default=5, help="passages per question (metrics use up to 10)")
     p.add_argument("--modes", default="vector,bm25,hybrid", help="comma-separated retrieval modes to compare")
-    p.add_argument("--baseline", action="store_true", help="also run the plain LangChain pipeline")
     p.add_argument("--store", metavar="DIR", help="store to ingest into (default: a cached one under --cache)")
     p.add_argument("--cache", default=".eval-cache", metavar="DIR", help="where eval stores are kept between runs")
     p.add_argument("--limit", type=int, help="only the first N questions")
@@ -326,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    setup_environment()
+    offline_defaults()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("RAG_DEBUG") == "1"
     setup_logging(debug)

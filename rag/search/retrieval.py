@@ -1,7 +1,7 @@
 """Find the chunks that answer a question: vector search, BM25 keyword search, or both fused.
 
-Ranking: each retriever returns up to ``retrieval.candidates`` chunks; hybrid mode fuses the two lists, by a
-convex combination of their scores (default) or by reciprocal rank fusion, weighting vector evidence by
+Ranking: each retriever returns up to ``retrieval.candidates`` chunks; hybrid mode fuses the two lists, by
+reciprocal rank fusion (default) or by a convex combination of their scores, weighting vector evidence by
 ``alpha`` (``alpha_ko`` for Korean questions: the bundled embedding model reads no Korean); MMR (optional)
 then trades a little relevance for diversity. Every hit's
 ``score`` is its cosine similarity to the question, whatever ranked it, so scores read the same in all modes.
@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from rag.config import RetrievalSettings
-from rag.lexical import names
 from rag.providers.embeddings import Embedder
-from rag.store import Store
-from rag.text import is_korean
+from rag.search.store import Store
+from rag.text import is_korean, names
 from rag.types import Hit
 
 RRF_K = 60

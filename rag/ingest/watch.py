@@ -12,51 +12,40 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from rag.ingest import Ingestor, OnProgress
-from rag.loaders import supported
-from rag.store import Store
-from rag.types import IngestReport
+from rag.ingest.loaders import supported
+from rag.ingest.pipeline import OnProgress
+from rag.types import Batch, DocumentInfo, IngestReport
+
+
+class Library(Protocol):
+    """What the watcher needs of the library (``rag.Rag`` is one)."""
+
+    def ingest(self, paths: Iterable[str | Path], *, on_progress: OnProgress | None = None) -> IngestReport: ...
+    def documents(self) -> list[DocumentInfo]: ...
+    def delete(self, source: str) -> DocumentInfo: ...
 
 logger = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 1600  # changes arriving within this window are applied together (an editor's save, a copy)
 
 
-@dataclass(slots=True)
-class Batch:
-    """What one batch of changes did."""
-
-    report: IngestReport
-    deleted: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        r = self.report
-        return not (r.added or r.updated or r.skipped or r.failed or self.deleted)
-
-    def summary(self) -> str:
-        r = self.report
-        return (f"added {len(r.added)}, updated {len(r.updated)}, skipped {len(r.skipped)}, failed {len(r.failed)}, "
-                f"deleted {len(self.deleted)}")
-
-
 class FolderWatcher:
-    def __init__(self, ingestor: Ingestor, store: Store, folder: str | Path, *,
+    def __init__(self, library: Library, folder: str | Path, *, ignored: Iterable[Path] = (),
                  progress: Callable[[], OnProgress] | None = None, on_batch: Callable[[Batch], None] | None = None,
                  debounce_ms: int = DEBOUNCE_MS, stop_event: threading.Event | None = None) -> None:
-        """``progress`` makes the progress callback for one batch (a fresh bar each time); ``on_batch`` hears
-        what each batch did; ``stop_event`` ends ``run`` from another thread."""
+        """``ignored``: folders inside ``folder`` to leave alone (the store may live in the watched folder, as
+        data/store does); ``progress`` makes the progress callback for one batch (a fresh bar each time);
+        ``on_batch`` hears what each batch did; ``stop_event`` ends ``run`` from another thread."""
         self.folder = Path(folder).resolve()
-        self._ingestor = ingestor
-        self._store = store
+        self._library = library
         self._progress = progress or (lambda: (lambda _p: None))
         self._on_batch = on_batch or (lambda _b: None)
         self._debounce_ms = debounce_ms
         self._stop = stop_event
-        self._ignored = [store.folder.resolve()]  # the store may live inside the watched folder (data/store)
+        self._ignored = [Path(p).resolve() for p in ignored]
 
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Sync once, call ``ready``, then apply changes until SIGINT or ``stop_event``. Returns normally then."""
@@ -83,7 +72,7 @@ class FolderWatcher:
     def sync(self) -> Batch:
         """Ingest the whole folder and delete documents whose files under it are gone."""
         report = self._ingest([self.folder])
-        gone = [d.source for d in self._store.documents() if d.path and self._inside(Path(d.path))
+        gone = [d.source for d in self._library.documents() if d.path and self._inside(Path(d.path))
                 and not Path(d.path).exists()]
         return Batch(report, self._delete(gone))
 
@@ -98,7 +87,7 @@ class FolderWatcher:
                     present.append(path)
             else:
                 missing.append(path)
-        gone = [d.source for d in self._store.documents() if d.path and any(_same_or_under(Path(d.path), m) for m in missing)
+        gone = [d.source for d in self._library.documents() if d.path and any(_same_or_under(Path(d.path), m) for m in missing)
                 and not Path(d.path).exists()]
         report = self._ingest(present) if present else IngestReport()
         return Batch(report, self._delete(gone))
@@ -108,7 +97,7 @@ class FolderWatcher:
     def _ingest(self, paths: list[Path]) -> IngestReport:
         on_progress = self._progress()
         try:
-            return self._ingestor.ingest(paths, on_progress=on_progress)
+            return self._library.ingest(paths, on_progress=on_progress)
         finally:
             close = getattr(on_progress, "__exit__", None)
             if close is not None:
@@ -117,7 +106,7 @@ class FolderWatcher:
     def _delete(self, sources: list[str]) -> list[str]:
         deleted = []
         for source in sources:
-            info = self._store.delete(source)
+            info = self._library.delete(source)
             deleted.append(info.source)
         return deleted
 

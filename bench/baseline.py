@@ -11,7 +11,6 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from rag.providers.registry import require
 from rag.types import Hit
 
 
@@ -45,8 +44,8 @@ class LangChainBaseline:
 
     def ingest(self, docs: Path) -> BaselineIngest:
         """Load, split and embed every PDF under ``docs`` into a fresh collection."""
-        loaders = require("langchain_community.document_loaders", "langchain-community", extra="dev")
         from langchain_chroma import Chroma
+        from langchain_community import document_loaders as loaders
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         started = time.perf_counter()

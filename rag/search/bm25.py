@@ -20,13 +20,30 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from rag.lexical import tokenize
+from rag.text import tokenize
 from rag.types import Chunk
 
 logger = logging.getLogger(__name__)
+
+
+class KeywordIndex(Protocol):
+    """What the store (writes, in step with Chroma) and the retriever (queries) use of a keyword index."""
+
+    stamp: str  # the store's manifest stamp the committed index matches
+
+    def __len__(self) -> int: ...
+    def add(self, chunks: list[Chunk], terms: list[list[str]] | None = None) -> None: ...
+    def delete(self, chunk_ids: Iterable[str]) -> None: ...
+    def clear(self) -> None: ...
+    def commit(self, stamp: str) -> None: ...
+    def search(self, query: str, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]: ...
+    def weights(self, query: str) -> dict[str, tuple[float, int]]: ...
+    def coverage(self, query: str, chunk_ids: list[str]) -> list[float]: ...
+    def mentions(self, words: str, chunk_ids: list[str]) -> bool: ...
 
 
 class BM25Index:
@@ -128,9 +145,8 @@ class BM25Index:
                 out[term] = (math.log(1 + (total - df + 0.5) / (df + 0.5)), df)
             return out
 
-    def coverage(self, query: str, chunk_ids: list[str], *, joint: bool = False) -> list[float]:
-        """For each chunk, the IDF-weighted share of the query's terms among its indexed terms (1.0: all).
-        With ``joint``, one value: the share found in the chunks taken together."""
+    def coverage(self, query: str, chunk_ids: list[str]) -> list[float]:
+        """For each chunk, the IDF-weighted share of the query's terms among its indexed terms (1.0: all)."""
         weights = self.weights(query)
         norm = sum(w for w, _ in weights.values()) or 1.0
         with self._lock:
@@ -139,8 +155,7 @@ class BM25Index:
             for cid in chunk_ids:
                 i = self._position.get(cid)
                 found.append(set(self._tokens[i].tolist()) & ids.keys() if i is not None else set())
-        groups = [set().union(*found)] if joint else found
-        return [sum(weights[ids[t]][0] for t in group) / norm for group in groups]
+        return [sum(weights[ids[t]][0] for t in group) / norm for group in found]
 
     def mentions(self, words: str, chunk_ids: list[str]) -> bool:
         """Whether any of the chunks contains a term of ``words`` among its indexed terms."""
@@ -151,12 +166,6 @@ class BM25Index:
                 if i is not None and wanted & set(self._tokens[i].tolist()):
                     return True
             return False
-
-    def unknown_share(self, query: str) -> float:
-        """The IDF-weighted share of the query's terms that no chunk contains at all."""
-        weights = self.weights(query)
-        norm = sum(w for w, _ in weights.values()) or 1.0
-        return sum(w for w, df in weights.values() if df == 0) / norm
 
     # -- internals ----------------------------------------------------------------------------------------
 

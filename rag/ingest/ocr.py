@@ -134,8 +134,8 @@ def ocr_image(image: Any, languages: str, binary: str) -> str:
     return result.stdout.decode("utf-8", "replace")
 
 
-class PageRenderer:
-    """Renders pages of one PDF one at a time (bounded memory); opened on first use, closed by ``close``."""
+class PageImages:
+    """Renders pages of one PDF for OCR one at a time (bounded memory); opened on first use, closed by ``close``."""
 
     def __init__(self, data: bytes, dpi: int = 200) -> None:
         self._data = data

@@ -75,8 +75,8 @@ def locate(page_text: str, passage: str) -> list[tuple[int, int]]:
     return [(where[s], where[e - 1] + 1) for s, e in spans]
 
 
-class PageRenderer:
-    """Renders pages of PDF files into ``cache_dir`` (created on first use)."""
+class Previews:
+    """Page previews of PDF files, rendered into ``cache_dir`` (created on first use) and kept there."""
 
     def __init__(self, cache_dir: Path, width: int = 800) -> None:
         self.cache_dir = cache_dir

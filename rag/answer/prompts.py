@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
 from rag.types import Source
 
 SYSTEM = (
@@ -60,6 +62,11 @@ def format_passages(sources: list[Source]) -> str:
 
 def user_message(question: str, sources: list[Source]) -> str:
     return f"Passages:\n\n{format_passages(sources)}\n\nQuestion: {question}"
+
+
+def messages(question: str, sources: list[Source]) -> list[BaseMessage]:
+    """The prompt: the system instructions, then the numbered passages and the question."""
+    return [SystemMessage(SYSTEM), HumanMessage(user_message(question, sources))]
 
 
 def is_model_refusal(text: str) -> bool:

@@ -1,0 +1,162 @@
+"""Answer a question from retrieved passages, in steps:
+
+    standalone question (follow-ups rewritten: rag.answer.followups)
+    -> passages (rag.search.retrieval)
+    -> refuse before any model call when the passages do not match the question (``refusal``)
+    -> numbered passages that fit the context window -> prompt -> the model's text, streamed (or cached)
+    -> claims with checked citations (rag.answer.grounding); a refusal when the model says it does not know or
+       nothing it said is supported and nothing can be quoted (``checked``)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from rag.answer import prompts
+from rag.answer.cache import AnswerCache
+from rag.answer.followups import Turn, condense
+from rag.answer.grounding import Grounder
+from rag.config import LLMSettings, RetrievalSettings
+from rag.providers.chat import ChatModel
+from rag.providers.retry import OnRetry
+from rag.search.retrieval import Retriever
+from rag.text import estimate_tokens, language
+from rag.types import Answer, Done, Event, Hit, Retrieved, Source, Token, Usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """The model's raw text for one prompt, what it cost, and whether it came from the answer cache."""
+
+    text: str
+    usage: Usage
+    cached: bool
+
+
+class Answerer:
+    def __init__(self, retriever: Retriever, chat: Callable[[], ChatModel], retrieval: RetrievalSettings,
+                 llm: LLMSettings, cache: AnswerCache | None = None) -> None:
+        self._retriever = retriever
+        self._chat = chat
+        self._retrieval = retrieval
+        self._llm = llm
+        self._cache = cache
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, Done):
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover - stream always ends with Done
+
+    def stream(self, question: str, *, history: Sequence[Turn] = (), k: int | None = None,
+               sources: Iterable[str] | None = None, params: dict[str, Any] | None = None,
+               on_retry: OnRetry | None = None) -> Iterator[Event]:
+        standalone, usage = question.strip(), Usage()
+        if history:
+            standalone, usage = condense(self._chat(), question, history, on_retry=on_retry)
+        lang = language(question)
+        hits = self._retriever.search(standalone, k=k, sources=sources)
+        refusal = self.refusal(standalone, hits, lang)
+        if refusal is not None:
+            yield Retrieved([], standalone)
+            yield Done(replace(refusal, usage=usage, question=standalone))
+            return
+        numbered = [Source(n, hit) for n, hit in enumerate(self._fit(hits, standalone, params), start=1)]
+        yield Retrieved(numbered, standalone)
+        reply = yield from self._generate(prompts.messages(standalone, numbered), params, on_retry)
+        answer = self.checked(reply.text, standalone, numbered, lang)
+        yield Done(replace(answer, usage=usage + reply.usage, question=standalone, cached=reply.cached))
+
+    # -- the steps ---------------------------------------------------------------------------------------
+
+    def refusal(self, question: str, hits: Sequence[Hit], lang: str) -> Answer | None:
+        """The refusal to give without calling the model, or None to go on. Refused: nothing found, or the
+        best passages match the question too weakly (``Retriever.relevance`` below ``retrieval.min_score``,
+        which is zero when the question names something none of them mentions)."""
+        if hits and self._retriever.relevance(question, hits) >= self._retrieval.min_score:
+            return None
+        unmentioned, nowhere = self._retriever.unmentioned_names(question, hits)
+        return Answer.of_text(prompts.refusal(lang, unmentioned, nowhere=nowhere), refused=True)
+
+    def checked(self, raw: str, question: str, numbered: list[Source], lang: str) -> Answer:
+        """The model's ``raw`` text as a grounded answer: citations repaired (in strict mode, unsupported
+        sentences dropped). Refused when the model said it does not know, or when nothing it said is supported
+        and no passage sentence can be quoted instead."""
+        raw = raw.strip()
+        grounder = Grounder(question, numbered, similarity=self._retriever.similarities)
+        claims = grounder.check(raw, strict=self.strict)
+        cites = any(c.citations for c in claims)
+        if not cites and (not raw or prompts.is_model_refusal(raw)):
+            return Answer.of_text(prompts.refusal(lang), numbered, refused=True)
+        if not claims:  # nothing the model said is backed by the passages: quote them instead of guessing
+            claims = grounder.quote(lang)
+            if not claims:
+                return Answer.of_text(prompts.refusal(lang), numbered, refused=True)
+        return Answer(claims, numbered, refused=False)
+
+    def _generate(self, messages: list[BaseMessage], params: dict[str, Any] | None,
+                  on_retry: OnRetry | None) -> Iterator[Event]:
+        """Stream the model's reply as Tokens (or the cached reply as one); returns the whole ``_Reply``."""
+        chat = self._chat()
+        key = None
+        if self._cache is not None:
+            key = self._cache.key(messages, provider=chat.provider, model=chat.name, base_url=chat.base_url,
+                                  params=self._sampling(params))
+            cached = self._cache.get(key)
+            if cached is not None:  # answered before: no model call, no cost
+                yield Token(cached.text)
+                return _Reply(cached.text, Usage(), cached=True)
+        parts: list[str] = []
+        usage = Usage()
+        for item in chat.stream(messages, params=params, on_retry=on_retry):
+            if isinstance(item, Usage):
+                usage = item
+            else:
+                parts.append(item)
+                yield Token(item)
+        text = "".join(parts)
+        if key is not None and self._cache is not None and text.strip():
+            self._cache.put(key, text, model=chat.name, prompt_tokens=usage.prompt_tokens,
+                            completion_tokens=usage.completion_tokens)
+        return _Reply(text, usage, cached=False)
+
+    def _sampling(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The sampling parameters a request really runs with: config, overridden by the request."""
+        values: dict[str, Any] = {"temperature": self._llm.temperature, "top_p": self._llm.top_p,
+                                  "max_tokens": self._llm.max_tokens}
+        values.update({k: v for k, v in (params or {}).items() if k in values and v is not None})
+        return values
+
+    @property
+    def strict(self) -> bool:
+        """Strict grounding keeps only sentences a passage supports (see rag.answer.grounding)."""
+        mode = self._llm.grounding
+        return mode == "strict" or (mode == "auto" and self._llm.provider == "llamacpp")
+
+    def _fit(self, hits: list[Hit], question: str, params: dict[str, Any] | None) -> list[Hit]:
+        """Keep the best passages that fit the model's context window, trimming the last one if needed."""
+        max_tokens = (params or {}).get("max_tokens") or self._llm.max_tokens
+        budget = self._llm.context_window - max_tokens - estimate_tokens(prompts.SYSTEM + question) - 64
+        kept: list[Hit] = []
+        for hit in hits:
+            cost = estimate_tokens(hit.text) + 16
+            if cost <= budget:
+                kept.append(hit)
+                budget -= cost
+            else:
+                if budget > 100:
+                    share = budget / cost
+                    kept.append(_trimmed(hit, int(len(hit.text) * share)))
+                break
+        return kept or [_trimmed(hits[0], 400)]
+
+
+def _trimmed(hit: Hit, chars: int) -> Hit:
+    return replace(hit, text=hit.text[:max(chars, 1)].rstrip() + "…")

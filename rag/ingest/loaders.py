@@ -1,0 +1,130 @@
+"""Turn a file's bytes into pages of normalised text, or raise DocumentError with a one-line reason.
+
+``load_file(data, source, options)`` is the one entry point; it picks the loader by the file's suffix
+(``rag.ingest.pdf``, ``rag.ingest.plaintext``, ``rag.ingest.word``). Loaders are plain top-level functions taking
+only picklable arguments (bytes, a name, a frozen ``LoadOptions``), so ingestion can run them in worker processes.
+
+What a "page" is depends on the file type; ``page`` is always a 1-based int and ``location`` says what it means
+(empty for PDF pages; "lines 61-120", "section 3: Results" for the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import DocumentError
+from rag.ingest.ocr import INSTALL_HINT
+from rag.types import Page
+
+if TYPE_CHECKING:
+    from rag.config import IngestSettings
+
+OnPage = Callable[[int, int], None]  # (pages done, pages in the file)
+SUFFIXES = (".pdf", ".txt", ".md", ".markdown", ".docx")  # the file types ingestion reads
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """What loaders need from the settings; small, frozen and picklable."""
+
+    ocr: str = "auto"  # auto: pages without a usable text layer | always: every PDF page | never
+    ocr_languages: str = "kor+eng"
+    ocr_dpi: int = 200
+    tesseract: str = "tesseract"  # command name or path of the Tesseract binary
+    pdf_tables: bool = True  # PDF text in layout mode, tables rewritten as header-led rows (rag.ingest.tables)
+    text_lines: int = 60  # lines per section of a .txt file (and of a .md file without headings)
+    docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
+    first_page: int = 1  # a range of PDF pages, to parse one large PDF in parts (see rag.ingest.workers)
+    last_page: int = 0  # 0: to the end
+
+    @classmethod
+    def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
+        return cls(ocr=ingest.ocr, ocr_languages=ingest.ocr_languages, pdf_tables=ingest.pdf_tables)
+
+
+@dataclass(slots=True)
+class Loaded:
+    pages: list[Page]
+    warnings: list[str] = field(default_factory=list)  # one line each, naming the file and pages
+    ocr_unavailable: str = ""  # why OCR could not run, when a page needed it
+    ocr_hint: str = ""  # what to install
+
+
+Loader = Callable[[bytes, str, LoadOptions, "OnPage | None"], Loaded]
+
+
+def loader_for(suffix: str) -> Loader:
+    """The loader of a file type (imported on first use: a PDF-only folder never imports python-docx)."""
+    if suffix == ".pdf":
+        from rag.ingest.pdf import load_pdf
+
+        return load_pdf
+    if suffix == ".txt":
+        from rag.ingest.plaintext import load_text
+
+        return load_text
+    if suffix in (".md", ".markdown"):
+        from rag.ingest.plaintext import load_markdown
+
+        return load_markdown
+    if suffix == ".docx":
+        from rag.ingest.word import load_docx
+
+        return load_docx
+    raise DocumentError(f"unsupported file type '{suffix}'", hint=f"supported: {', '.join(sorted(SUFFIXES))}")
+
+
+def supported(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES
+
+
+def load_file(data: bytes, source: str, options: LoadOptions | None = None, on_page: OnPage | None = None) -> Loaded:
+    """Pages of ``data`` (the bytes of the file named ``source``) and warnings about pages that were skipped;
+    raises DocumentError when the file is unreadable or has no text at all."""
+    options = options or LoadOptions()
+    suffix = Path(source).suffix.lower()
+    loader = loader_for(suffix)
+    if not data:
+        raise DocumentError("empty file (0 bytes)", hint="re-export or re-download the file")
+    loaded = loader(data, source, options, on_page)
+    if not any(page.text for page in loaded.pages):
+        raise _no_text(suffix, options, loaded)
+    return loaded
+
+
+def join_parts(parts: list[Loaded], options: LoadOptions) -> Loaded:
+    """One PDF's parts (``load_pdf`` with ``first_page``/``last_page``), in page order, as ``load_file`` would
+    have returned them (or its error: the whole-file "no text" check happens here)."""
+    missing = next((part for part in parts if part.ocr_unavailable), None)
+    loaded = Loaded([page for part in parts for page in part.pages], [w for part in parts for w in part.warnings],
+                    missing.ocr_unavailable if missing else "", missing.ocr_hint if missing else "")
+    if not any(page.text for page in loaded.pages):
+        raise _no_text(".pdf", options, loaded)
+    return loaded
+
+
+def _no_text(suffix: str, options: LoadOptions, loaded: Loaded) -> DocumentError:
+    if suffix != ".pdf":
+        return DocumentError("no text found in the file", hint="check that the file is not empty")
+    if options.ocr == "never":
+        return DocumentError("no usable text layer in the PDF (a scan?), and OCR is off", hint="set ingest.ocr: auto")
+    if loaded.ocr_unavailable:
+        return DocumentError(f"no usable text layer in the PDF (a scan?), and {loaded.ocr_unavailable}",
+                             hint=loaded.ocr_hint or INSTALL_HINT)
+    return DocumentError("no text found in the file, not even by OCR", hint="check that the pages are not blank")
+
+
+def span(noun: str, first: int, last: int) -> str:
+    return f"{noun} {first}-{last}" if last > first else f"{noun[:-1]} {first}"
+
+
+def clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
