@@ -223,6 +223,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if report.failed:
         print(f"warning: {len(report.failed)} file(s) failed to ingest", file=sys.stderr)
 
+    if args.answers:
+        return _eval_answers(args, rag, questions)
     outcomes = evaluation.measure(rag, questions, args.modes.split(","), k=args.k)
     rows = [(mode, evaluation.summarise(found, settings.retrieval.min_score)) for mode, found in outcomes.items()]
     if args.json:
@@ -232,6 +234,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{args.qa}: {len(questions)} questions, docs {docs}, store {store}")
         print(evaluation.format_table(rows))
+    return EXIT_OK
+
+
+def _eval_answers(args: argparse.Namespace, rag: Rag, questions: list[Any]) -> int:
+    from rag.eval import answers
+
+    asked = answers.ask_all(rag, questions, k=args.k)
+    name = f"{rag.settings.llm.provider} {rag.chat().name}"
+    summary = answers.summarise(asked)
+    if args.json:
+        _print_json({"qa": str(args.qa), "docs": str(args.docs), "model": name, "answers": summary,
+                     **({"questions": answers.details(asked)} if args.details else {})})
+    else:
+        print(f"{args.qa}: {len(questions)} questions, answered by {name}")
+        print(answers.format_table([(name, summary)]))
     return EXIT_OK
 
 
@@ -265,11 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer, sources and usage as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="measure retrieval on a QA set (recall, MRR, refusals, latency)")
+    p = sub.add_parser("eval", help="measure retrieval (or, with --answers, answers) on a QA set")
     p.add_argument("qa", metavar="QA.jsonl")
     p.add_argument("--docs", required=True, metavar="DIR", help="folder of the QA set's documents")
     p.add_argument("--k", type=int, default=5, help="passages per question (metrics use up to 10)")
     p.add_argument("--modes", default="vector,bm25,hybrid", help="comma-separated retrieval modes to compare")
+    p.add_argument("--answers", action="store_true",
+                   help="answer every question with the chat model instead: key value found, cited gold page, "
+                        "refusals, seconds per answer (rag/eval/answers.py)")
     p.add_argument("--store", metavar="DIR", help="store to ingest into (default: a cached one under --cache)")
     p.add_argument("--cache", default=".eval-cache", metavar="DIR", help="where eval stores are kept between runs")
     p.add_argument("--limit", type=int, help="only the first N questions")
