@@ -17,21 +17,26 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from rag.answer.answerer import Answerer
-from rag.answer.cache import AnswerCache
 from rag.answer.previews import Preview, Previews
 from rag.config import LLMSettings, Settings, load_config
 from rag.ingest.loaders import LoadOptions
 from rag.ingest.pipeline import Ingestor, OnProgress
 from rag.ingest.splitting import Splitter
 from rag.ingest.uploads import Staged, UploadFolder, safe_name
-from rag.ingest.watch import Batch, FolderWatcher
-from rag.providers import CHAT, EMBEDDINGS, ChatModel, Embedder, build_chat_model, build_embedder
 from rag.search.retrieval import Retriever
 from rag.search.store import Store
-from rag.types import Answer, Check, DocumentInfo, Event, Failure, Hit, IngestReport, Progress
+from rag.types import Answer, Batch, Check, DocumentInfo, Event, Failure, Hit, IngestReport, Progress
+
+if TYPE_CHECKING:
+    from rag.answer.answerer import Answerer
+    from rag.ingest.watch import FolderWatcher
+    from rag.providers.chat import ChatModel
+    from rag.providers.embeddings import Embedder
+
+# The answer side (langchain-core's chat models, the providers) is imported when first needed: re-ingesting an
+# unchanged folder reads the manifest and exits without loading it, or Chroma, or a model.
 
 T = TypeVar("T")
 
@@ -63,17 +68,15 @@ class Rag:
         from ``settings``, the store now (one client per process) and the models on first use."""
         self.settings = settings
         self.store = store or Store.open(settings.store.path, settings.store.collection)
-        self.embedder: Callable[[], Embedder] = Lazy(
-            (lambda: embedder) if embedder else lambda: build_embedder(settings.embeddings,
-                                                                       max_retries=settings.llm.max_retries))
-        self._chat: Callable[[], ChatModel] = Lazy((lambda: chat) if chat else lambda: build_chat_model(settings.llm))
+        self.embedder: Callable[[], Embedder] = Lazy((lambda: embedder) if embedder else self._build_embedder)
+        self._chat: Callable[[], ChatModel] = Lazy((lambda: chat) if chat else lambda: _build_chat(settings.llm))
         self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
         self.ingestor = Ingestor(self.store, self.embedder,
                                  Splitter(settings.ingest.chunk_size, settings.ingest.chunk_overlap),
                                  LoadOptions.from_settings(settings.ingest))
         self.uploads = UploadFolder(settings.app.upload_dir, settings.app.max_upload_mb)
         self.previews = Previews(self.uploads.previews)
-        self.answerer = self._answerer(settings.llm)
+        self._answerer: Lazy[Answerer] = Lazy(lambda: self._build_answerer(self.settings.llm))
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Rag:
@@ -145,6 +148,8 @@ class Rag:
     def watch(self, folder: str | Path, *, progress: Callable[[], OnProgress] | None = None,
               on_batch: Callable[[Batch], None] | None = None, **options: Any) -> FolderWatcher:
         """A watcher that keeps the store in step with ``folder`` (``run()`` it; Ctrl-C stops)."""
+        from rag.ingest.watch import FolderWatcher
+
         return FolderWatcher(self, folder, ignored=[self.store.folder], progress=progress, on_batch=on_batch,
                              **options)
 
@@ -174,6 +179,8 @@ class Rag:
     @staticmethod
     def providers() -> dict[str, list[str]]:
         """The provider names config accepts: {"chat": [...], "embeddings": [...]}."""
+        from rag.providers import CHAT, EMBEDDINGS
+
         return {"chat": CHAT.names(), "embeddings": EMBEDDINGS.names()}
 
     def chat(self) -> ChatModel:
@@ -183,8 +190,17 @@ class Rag:
     def use_llm(self, llm: LLMSettings) -> None:
         """Switch the chat provider or model (from the UI's settings); the new model loads on first use."""
         self.settings = self.settings.model_copy(update={"llm": llm})
-        self._chat = Lazy(lambda: build_chat_model(llm))
-        self.answerer = self._answerer(llm)
+        self._chat = Lazy(lambda: _build_chat(llm))
+        self._answerer = Lazy(lambda: self._build_answerer(llm))
+
+    @property
+    def answerer(self) -> Answerer:
+        return self._answerer()
+
+    @property
+    def cache(self) -> Any:
+        """The answer cache (``llm.cache``), or None when it is off."""
+        return self.answerer.cache
 
     @staticmethod
     def doctor(config: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
@@ -195,6 +211,20 @@ class Rag:
 
         return run_checks(config, environ, **options)
 
-    def _answerer(self, llm: LLMSettings) -> Answerer:
-        self.cache = AnswerCache.in_store(self.settings.store.path) if llm.cache else None  # llm.cache
-        return Answerer(self.retriever, self.chat, self.settings.retrieval, llm, self.cache)
+    def _build_answerer(self, llm: LLMSettings) -> Answerer:
+        from rag.answer.answerer import Answerer
+        from rag.answer.cache import AnswerCache
+
+        cache = AnswerCache.in_store(self.settings.store.path) if llm.cache else None
+        return Answerer(self.retriever, self.chat, self.settings.retrieval, llm, cache)
+
+    def _build_embedder(self) -> Embedder:
+        from rag.providers.embeddings import build_embedder
+
+        return build_embedder(self.settings.embeddings, max_retries=self.settings.llm.max_retries)
+
+
+def _build_chat(llm: LLMSettings) -> ChatModel:
+    from rag.providers.chat import build_chat_model
+
+    return build_chat_model(llm)

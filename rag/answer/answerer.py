@@ -47,7 +47,7 @@ class Answerer:
         self._chat = chat
         self._retrieval = retrieval
         self._llm = llm
-        self._cache = cache
+        self.cache = cache
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         for event in self.stream(question, **kwargs):
@@ -106,10 +106,10 @@ class Answerer:
         """Stream the model's reply as Tokens (or the cached reply as one); returns the whole ``_Reply``."""
         chat = self._chat()
         key = None
-        if self._cache is not None:
-            key = self._cache.key(messages, provider=chat.provider, model=chat.name, base_url=chat.base_url,
+        if self.cache is not None:
+            key = self.cache.key(messages, provider=chat.provider, model=chat.name, base_url=chat.base_url,
                                   params=self._sampling(params))
-            cached = self._cache.get(key)
+            cached = self.cache.get(key)
             if cached is not None:  # answered before: no model call, no cost
                 yield Token(cached.text)
                 return _Reply(cached.text, Usage(), cached=True)
@@ -122,8 +122,8 @@ class Answerer:
                 parts.append(item)
                 yield Token(item)
         text = "".join(parts)
-        if key is not None and self._cache is not None and text.strip():
-            self._cache.put(key, text, model=chat.name, prompt_tokens=usage.prompt_tokens,
+        if key is not None and self.cache is not None and text.strip():
+            self.cache.put(key, text, model=chat.name, prompt_tokens=usage.prompt_tokens,
                             completion_tokens=usage.completion_tokens)
         return _Reply(text, usage, cached=False)
 

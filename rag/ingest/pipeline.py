@@ -18,17 +18,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from rag.errors import DocumentError, RagError
 from rag.ingest.loaders import LoadOptions, supported
 from rag.ingest.pdf import pdf_page_count
 from rag.ingest.splitting import Splitter
 from rag.ingest.workers import Parsed, ParsePool, Planned, processes_for
-from rag.providers.embeddings import Embedder
 from rag.search.store import Store
 from rag.types import DocumentInfo, Failure, IngestReport, Progress
+
+if TYPE_CHECKING:
+    from rag.providers.embeddings import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,8 @@ class Ingestor:
     def write(self, parsed: Parsed, embedder: Embedder,
               on_embedded: Callable[[int, int], None] | None = None) -> DocumentInfo:
         """Embed a parsed file's search texts and make its chunks the document's only chunks in the store."""
+        import numpy as np
+
         texts = parsed.texts
         parts = []
         for start in range(0, len(texts), EMBED_BATCH):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import Any
 
 from rag.types import Chunk, Page
 
@@ -70,19 +69,30 @@ def search_text(chunk: Chunk) -> str:
 
 class Splitter:
     def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
-        self._splitter = RecursiveCharacterTextSplitter(
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-            separators=SEPARATORS,
-            keep_separator="end",
-            strip_whitespace=True,
-        )
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self._splitter: Any = None  # built on first use (langchain-text-splitters costs ~0.4 s to import)
+
+    def __getstate__(self) -> dict[str, int]:  # sent to parse workers: settings only
+        return {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["chunk_size"], state["chunk_overlap"])
+
+    def _texts(self, text: str) -> list[str]:
+        if self._splitter is None:
+            from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+            self._splitter = RecursiveCharacterTextSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+                                                            separators=SEPARATORS, keep_separator="end",
+                                                            strip_whitespace=True)
+        return self._splitter.split_text(text)
 
     def split(self, pages: list[Page], doc_id: str) -> list[Chunk]:
         chunks: list[Chunk] = []
         for page in pages:
             heading = page_heading(page.text)
-            for text in self._splitter.split_text(page.text):
+            for text in self._texts(page.text):
                 if not text.strip():
                     continue
                 index = len(chunks)

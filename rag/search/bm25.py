@@ -3,7 +3,8 @@
 Chunks are tokenised once, when they are added; their token ids are kept, so that after a batch of changes
 the BM25 matrix is rebuilt from ids in a fraction of a second instead of re-reading any text. Changes are
 staged by ``add``/``delete`` (called by the Store in the same call that writes Chroma) and made durable by
-``commit`` at the end of an ingest run or a delete. Queries never rebuild anything.
+``commit`` at the end of an ingest run or a delete. The BM25 matrix is built on the first query after a change
+(or after loading), so opening a store to skip unchanged files costs no build.
 
 On disk (``<store>/<collection>.bm25/``): ``meta.json`` (chunk ids, their documents, the vocabulary and the
 manifest stamp they match) and ``tokens.npz`` (all token ids, concatenated, with offsets). If the stamp does not
@@ -57,7 +58,8 @@ class BM25Index:
         self._position: dict[str, int] = {}
         self._retriever = None
         self._doc_freq: np.ndarray = np.zeros(0)
-        self._dirty = False
+        self._dirty = False  # changes not yet saved
+        self._stale = False  # changes not yet in the BM25 matrix, which is built on the first query
         self.stamp = ""
         self._load()
 
@@ -77,7 +79,8 @@ class BM25Index:
                     self._ids.append(chunk.id)
                     self._docs.append(chunk.source)
                     self._tokens.append(ids)
-            self._dirty = self._dirty or bool(chunks)
+            if chunks:
+                self._dirty = self._stale = True
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
         with self._lock:
@@ -89,19 +92,18 @@ class BM25Index:
             self._docs = [self._docs[i] for i in keep]
             self._tokens = [self._tokens[i] for i in keep]
             self._position = {cid: i for i, cid in enumerate(self._ids)}
-            self._dirty = True
+            self._dirty = self._stale = True
 
     def clear(self) -> None:
         with self._lock:
             self._vocab, self._ids, self._docs, self._tokens, self._position = {}, [], [], [], {}
-            self._dirty = True
+            self._dirty = self._stale = True
 
     def commit(self, stamp: str) -> None:
-        """Rebuild the BM25 matrix if anything changed and save everything, recording the manifest ``stamp``."""
+        """Save the index if anything changed, recording the manifest ``stamp``."""
         with self._lock:
             if not self._dirty and stamp == self.stamp:
                 return
-            self._build()
             self.stamp = stamp
             self._save()
             self._dirty = False
@@ -114,10 +116,7 @@ class BM25Index:
     def search(self, query: str, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
         """Up to ``n`` (chunk id, BM25 score) pairs with a positive score, best first."""
         with self._lock:
-            if self._dirty:  # uncommitted changes (an ingest in progress): serve them, build once
-                self._build()
-                self._dirty = False
-            retriever = self._retriever
+            retriever = self._built()  # with uncommitted changes (an ingest in progress) too
             if retriever is None or not self._ids:
                 return []
             # Each distinct term once: a question that says "FY2018" four times is not four times about "fy".
@@ -137,6 +136,7 @@ class BM25Index:
         """Each query term's IDF weight and document frequency. Terms the corpus has never seen get the
         highest weight: they are what the documents do not talk about."""
         with self._lock:
+            self._built()
             total = max(len(self._ids), 1)
             out = {}
             for term in set(tokenize(query)):
@@ -168,6 +168,13 @@ class BM25Index:
             return False
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _built(self) -> object:
+        """The BM25 matrix, (re)built first when the index changed since it was last built."""
+        if self._stale:
+            self._build()
+            self._stale = False
+        return self._retriever
 
     def _build(self) -> None:
         import bm25s
@@ -216,4 +223,4 @@ class BM25Index:
         self._tokens = np.split(flat.astype(np.int32), np.cumsum(lengths)[:-1]) if len(lengths) else []
         self._position = {cid: i for i, cid in enumerate(self._ids)}
         self.stamp = meta.get("stamp", "")
-        self._build()
+        self._stale = True

@@ -16,14 +16,17 @@ and it is zero when the question names things ("Tesla") that none of the passage
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.config import RetrievalSettings
-from rag.providers.embeddings import Embedder
 from rag.search.store import Store
 from rag.text import is_korean, names
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.providers.embeddings import Embedder
 
 RRF_K = 60
 

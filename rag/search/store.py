@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 class Store:
     def __init__(self, client: Any, collection: str, folder: Path, keyword: KeywordIndex | None = None) -> None:
-        self._client = client
+        """``client``: a Chroma client, or a function that makes one (called once, on the first read or write of
+        chunks: listing documents or skipping unchanged files never starts Chroma)."""
+        self._client_or_factory = client
+        self._client_lock = threading.Lock()
         self.name = collection
         self.folder = folder
         self.keyword = keyword
@@ -45,15 +48,25 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, collection: str, *, keyword: bool = True) -> Store:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
         from rag.search.bm25 import BM25Index
 
-        path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        def connect() -> Any:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
         index = BM25Index(path / f"{collection}.bm25") if keyword else None
-        return cls(client, collection, path, index)
+        return cls(connect, collection, path, index)
+
+    @property
+    def _client(self) -> Any:
+        """The Chroma client: one per store (Chroma fails when clients are made concurrently from threads)."""
+        with self._client_lock:
+            if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "get_collection"):
+                self._client_or_factory = self._client_or_factory()
+            return self._client_or_factory
 
     def stamp(self) -> str:
         """Identifies the set of documents (and versions) in the store; the keyword index records it."""
