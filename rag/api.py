@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rag.answer.previews import Preview, Previews
 from rag.config import LLMSettings, Settings, load_config
-from rag.ingest.loaders import LoadOptions
+from rag.ingest.loading import LoadOptions
 from rag.ingest.pipeline import Ingestor, OnProgress
 from rag.ingest.splitting import Splitter
 from rag.ingest.uploads import Staged, UploadFolder, safe_name

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import DocumentError
-from rag.ingest.loaders import LoadOptions, load_file
+from rag.ingest.loaders import load_file
+from rag.ingest.loading import LoadOptions
 
 
 def make_docx(path, blocks):

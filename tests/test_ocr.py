@@ -8,7 +8,8 @@ from pypdf import PdfReader
 from rag import Rag
 from rag.config import load_config
 from rag.errors import DocumentError
-from rag.ingest.loaders import LoadOptions, load_file
+from rag.ingest.loaders import load_file
+from rag.ingest.loading import LoadOptions
 from rag.ingest.ocr import text_layer_problem, text_quality
 from rag.ingest.pdf import page_ranges
 from tests.conftest import NURIBYEOL, ZORBLAX

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from rag.errors import DocumentError
-from rag.ingest.loaders import LoadOptions
+from rag.ingest.loading import LoadOptions
 from rag.ingest.pdf import pdf_page_count
 from rag.ingest.splitting import Splitter
 from rag.ingest.workers import ParsePool, Planned

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rag.ingest.loaders import LoadOptions, load_file
+from rag.ingest.loaders import load_file
+from rag.ingest.loading import LoadOptions
 from rag.ingest.splitting import Splitter
 from rag.ingest.tables import table_text
 from tests.pdfs import write_table_pdf

@@ -11,47 +11,13 @@ What a "page" is depends on the file type; ``page`` is always a 1-based int and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.errors import DocumentError
+from rag.ingest.loading import Loaded, LoadOptions, OnPage
 from rag.ingest.ocr import INSTALL_HINT
-from rag.types import Page
 
-if TYPE_CHECKING:
-    from rag.config import IngestSettings
-
-OnPage = Callable[[int, int], None]  # (pages done, pages in the file)
 SUFFIXES = (".pdf", ".txt", ".md", ".markdown", ".docx")  # the file types ingestion reads
-
-
-@dataclass(frozen=True, slots=True)
-class LoadOptions:
-    """What loaders need from the settings; small, frozen and picklable."""
-
-    ocr: str = "auto"  # auto: pages without a usable text layer | always: every PDF page | never
-    ocr_languages: str = "kor+eng"
-    ocr_dpi: int = 200
-    tesseract: str = "tesseract"  # command name or path of the Tesseract binary
-    pdf_tables: bool = True  # PDF text in layout mode, tables rewritten as header-led rows (rag.ingest.tables)
-    text_lines: int = 60  # lines per section of a .txt file (and of a .md file without headings)
-    docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
-    first_page: int = 1  # a range of PDF pages, to parse one large PDF in parts (see rag.ingest.workers)
-    last_page: int = 0  # 0: to the end
-
-    @classmethod
-    def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
-        return cls(ocr=ingest.ocr, ocr_languages=ingest.ocr_languages, pdf_tables=ingest.pdf_tables)
-
-
-@dataclass(slots=True)
-class Loaded:
-    pages: list[Page]
-    warnings: list[str] = field(default_factory=list)  # one line each, naming the file and pages
-    ocr_unavailable: str = ""  # why OCR could not run, when a page needed it
-    ocr_hint: str = ""  # what to install
-
 
 Loader = Callable[[bytes, str, LoadOptions, "OnPage | None"], Loaded]
 
@@ -115,16 +81,3 @@ def _no_text(suffix: str, options: LoadOptions, loaded: Loaded) -> DocumentError
         return DocumentError(f"no usable text layer in the PDF (a scan?), and {loaded.ocr_unavailable}",
                              hint=loaded.ocr_hint or INSTALL_HINT)
     return DocumentError("no text found in the file, not even by OCR", hint="check that the pages are not blank")
-
-
-def span(noun: str, first: int, last: int) -> str:
-    return f"{noun} {first}-{last}" if last > first else f"{noun[:-1]} {first}"
-
-
-def clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]

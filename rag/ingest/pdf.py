@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from rag.errors import DocumentError
-from rag.ingest.loaders import Loaded, LoadOptions, OnPage, short
+from rag.ingest.loading import Loaded, LoadOptions, OnPage, short
 from rag.ingest.ocr import OcrUnavailable, PageImages, check_tesseract, ocr_image, text_layer_problem
 from rag.text import normalise
 from rag.types import Page

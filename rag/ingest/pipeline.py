@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import DocumentError, RagError
-from rag.ingest.loaders import LoadOptions, supported
+from rag.ingest.loaders import supported
+from rag.ingest.loading import LoadOptions
 from rag.ingest.pdf import pdf_page_count
 from rag.ingest.splitting import Splitter
 from rag.ingest.workers import Parsed, ParsePool, Planned, processes_for

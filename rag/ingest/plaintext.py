@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from rag.ingest.loaders import Loaded, LoadOptions, OnPage, clip, span
+from rag.ingest.loading import Loaded, LoadOptions, OnPage, clip, span
 from rag.text import normalise
 from rag.types import Page
 

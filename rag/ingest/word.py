@@ -9,7 +9,7 @@ import zipfile
 from typing import Any
 
 from rag.errors import DocumentError
-from rag.ingest.loaders import Loaded, LoadOptions, OnPage, clip, short, span
+from rag.ingest.loading import Loaded, LoadOptions, OnPage, clip, short, span
 from rag.text import normalise
 from rag.types import Page
 

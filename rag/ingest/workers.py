@@ -26,7 +26,8 @@ from typing import Any
 
 from rag import errors
 from rag.errors import DocumentError, RagError
-from rag.ingest.loaders import Loaded, LoadOptions, OnPage, join_parts, load_file
+from rag.ingest.loaders import join_parts, load_file
+from rag.ingest.loading import Loaded, LoadOptions, OnPage
 from rag.ingest.pdf import load_pdf
 from rag.ingest.splitting import Splitter, search_text
 from rag.text import tokenize
