@@ -44,7 +44,7 @@ class LLMSettings(_Section):
 
 class EmbeddingSettings(_Section):
     provider: Literal["local", "openai", "ollama"] = "local"
-    model: str | None = None  # None: the provider's default (bundled all-MiniLM-L6-v2 for local)
+    model: str | None = None  # None: the provider's default (bundled multilingual-e5-small for local)
     base_url: str | None = None
     batch_size: int = Field(32, ge=1, le=4096)
     timeout: float = Field(60.0, gt=0)  # seconds per request to a remote embedding server

@@ -29,7 +29,7 @@ ALLOWED = {
     "rag.doctor": {"rag.config", "rag.errors", "rag.types", "rag.providers", "rag.search"},
     "rag.api": {"rag.config", "rag.errors", "rag.types", "rag.providers", "rag.search", "rag.ingest", "rag.answer",
                 "rag.doctor"},
-    "rag.eval": {"rag", "rag.api", "rag.config", "rag.errors", "rag.text", "rag.types", "rag.ingest"},
+    "rag.eval": {"rag", "rag.api", "rag.config", "rag.errors", "rag.text", "rag.types", "rag.ingest", "rag.providers"},
     "rag.cli": {"rag", "rag.types", "rag.eval"},
     "rag.__main__": {"rag.cli"},
     "ui": {"rag", "rag.types"},

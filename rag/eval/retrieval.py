@@ -131,10 +131,13 @@ def store_key(docs: Path, *parts: object) -> str:
 def cached_store(cache: Path, docs: Path, settings: Settings) -> Path:
     """Where the eval store of ``docs`` under ``settings`` is kept in ``cache`` (reused while those settings hold)."""
     from rag.ingest.pipeline import VERSION
+    from rag.providers.embeddings import default_model
 
     ingest, embeddings = settings.ingest, settings.embeddings
+    model = embeddings.model or default_model(embeddings.provider)
+    # MiniLM stores were keyed by an empty model name before e5 became the default: they keep their key.
     return cache / store_key(docs, VERSION, ingest.chunk_size, ingest.chunk_overlap, ingest.ocr, embeddings.provider,
-                             embeddings.model)
+                             None if model == "all-MiniLM-L6-v2" else model)
 
 
 def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:

