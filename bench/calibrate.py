@@ -27,6 +27,13 @@ from rag.config import load_config  # noqa: E402
 from rag.eval.retrieval import load_questions  # noqa: E402
 
 
+def unknown_share(keyword, query: str) -> float:
+    """The IDF-weighted share of the query's terms that no chunk contains at all."""
+    weights = keyword.weights(query)
+    norm = sum(w for w, _ in weights.values()) or 1.0
+    return sum(w for w, df in weights.values() if df == 0) / norm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("qa", type=Path, nargs="+")
@@ -42,15 +49,14 @@ def main() -> None:
             top = hits[:3]
             keyword = rag.store.keyword
             coverage = keyword.coverage(q.question, [h.chunk_id for h in top]) if top else [0.0]
-            joint = keyword.coverage(q.question, [h.chunk_id for h in hits], joint=True)[0] if hits else 0.0
             rows.append({"set": qa.parent.name, "id": q.id, "answerable": q.answerable,
                          "cosine": max((h.score for h in top), default=0.0), "coverage": max(coverage),
-                         "joint": joint, "unknown": keyword.unknown_share(q.question),
+                         "unknown": unknown_share(keyword, q.question),
                          "relevance": rag.retriever.relevance(q.question, hits), "question": q.question[:80]})
 
     for row in sorted(rows, key=lambda r: r["relevance"]):
         print(f"{row['set']:7s} {'ANS ' if row['answerable'] else 'UNANS'} rel {row['relevance']:.3f} "
-              f"cos {row['cosine']:.3f} cov {row['coverage']:.3f} joint {row['joint']:.3f} "
+              f"cos {row['cosine']:.3f} cov {row['coverage']:.3f} "
               f"unknown {row['unknown']:.3f}  {row['question']}")
     print("\nthreshold  refused(answerable)  refused(unanswerable)")
     for step in range(0, 21):

@@ -79,7 +79,7 @@ class RetrievalSettings(_Section):
     candidates: int = Field(40, ge=1, le=1000)  # hits taken from each retriever before fusion
     fusion: Literal["rrf", "convex"] = "rrf"  # how hybrid mode combines the two rankings
     alpha: float = Field(0.5, ge=0.0, le=1.0)  # share of vector evidence in the fusion (1 - alpha: keywords)
-    alpha_ko: float = Field(0.0, ge=0.0, le=1.0)  # the same for Korean questions (bundled model reads no Korean)
+    alpha_ko: float = Field(0.5, ge=0.0, le=1.0)  # the same for Korean questions (0 with MiniLM: no Korean)
     min_score: float = Field(0.3, ge=0.0, le=1.0)  # refuse below this relevance (see rag.retrieval)
     cosine_weight: float = Field(0.5, ge=0.0, le=1.0)  # share of cosine vs keyword coverage in relevance
     mmr: bool = False

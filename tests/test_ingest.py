@@ -5,7 +5,7 @@ import pytest
 from rag import Rag
 from rag.config import load_config
 from rag.errors import DocumentNotFoundError, EmbeddingMismatchError
-from rag.providers.embeddings import local_model_path
+from rag.providers.embeddings import MINILM, local_model_path
 from tests.conftest import ZORBLAX
 from tests.pdfs import write_pdf
 
@@ -119,15 +119,15 @@ def test_search_can_be_limited_to_chosen_documents(make_rag, corpus):
 def test_other_embedding_model_is_refused_with_a_fix(make_rag, settings, tmp_path, corpus):
     rag = make_rag()
     rag.ingestor.ingest([corpus / "zorblax-review.pdf"])
-    # The same weights copied under another name stand for "a different embedding model".
-    _, bundled = local_model_path(None)
+    # MiniLM's folder under another name: a different model (the store was made with multilingual-e5-small).
+    _, bundled = local_model_path(MINILM)
     other_model = shutil.copytree(bundled, tmp_path / "my-other-model")
     other = load_config(environ={"RAG_STORE__PATH": str(settings.store.path),
                                  "RAG_EMBEDDINGS__MODEL": str(other_model)})
     switched = Rag(other)
     with pytest.raises(EmbeddingMismatchError) as err:
         switched.ingestor.ingest([corpus / "누리별 항공 보고서.pdf"])
-    assert "all-MiniLM-L6-v2" in str(err.value) and "my-other-model" in str(err.value)
+    assert "multilingual-e5-small" in str(err.value) and "my-other-model" in str(err.value)
     assert "RAG_STORE__COLLECTION" in err.value.hint
     with pytest.raises(EmbeddingMismatchError):
         switched.retriever.search("reactor")

@@ -105,9 +105,9 @@ def test_ask_with_chat_and_embeddings_from_ollama(ollama_server, settings, corpu
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (final["prompt_eval_count"],
                                                                           final["eval_count"])
 
-    # The same store read with other embeddings (local MiniLM, same 384 dimensions) is refused, clearly.
+    # The same store read with other embeddings (local multilingual-e5-small, also 384 dimensions) is refused, clearly.
     local = Rag(settings.model_copy(update={"store": s.store}), embedder=embedder)
     with pytest.raises(EmbeddingMismatchError) as err:
         local.retriever.search("reactor")
-    assert "ollama/all-minilm (384-d)" in err.value.message and "local/all-MiniLM-L6-v2" in err.value.message
+    assert "ollama/all-minilm (384-d)" in err.value.message and "local/multilingual-e5-small" in err.value.message
     assert "RAG_STORE__COLLECTION" in err.value.hint

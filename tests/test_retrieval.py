@@ -144,7 +144,10 @@ def test_names_absent_from_every_document_are_found(make_rag, corpus):
 
     assert unmentioned("How much power would the Quillon reactor give Tesla?") == ([], False)  # Quillon is there
     assert unmentioned("How much power does the reactor give Tesla?") == (["Tesla"], True)
-    assert unmentioned("How many passengers did Nuribyeol fly in 2023?") == (["Nuribyeol"], True)
+    # A romanised name cannot be checked against Hangul: when the best passage is Korean (the multilingual
+    # embeddings find 누리별 항공's report for "Nuribyeol"), the names are not held against it.
+    assert rag.retriever.search("How many passengers did Nuribyeol fly in 2023?")[0].source == "누리별 항공 보고서.pdf"
+    assert unmentioned("How many passengers did Nuribyeol fly in 2023?") == ([], False)
     assert unmentioned("When did Zorblax open its canteen?") == ([], False)
     # mentioned in the documents, but not in any passage found for the question
     assert unmentioned("How many megawatts does the Vessmark plant of Calloway produce?")[0] in ([], ["Calloway"])

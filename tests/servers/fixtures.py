@@ -30,9 +30,9 @@ AZURE_DEPLOYMENT = "rag-chat"  # the deployment name the Azure test server knows
 def server_models(embedder) -> LocalModels:
     import llama_cpp
 
-    from rag.providers.llamacpp import bundled_model_path
+    from rag.providers import bundled_gguf
 
-    llama = llama_cpp.Llama(model_path=bundled_model_path(), n_ctx=2048, n_threads=1, seed=0, verbose=False)
+    llama = llama_cpp.Llama(model_path=bundled_gguf.path(bundled_gguf.SMOLLM2), n_ctx=2048, n_threads=1, seed=0, verbose=False)
     return LocalModels(llama, embed=embedder.embed_documents)
 
 
@@ -52,10 +52,10 @@ def openai_server(server_models: LocalModels) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="session")
 def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    from rag.providers.llamacpp import bundled_model_path
+    from rag.providers import bundled_gguf
 
     log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
-    with start_llama_cpp_server(bundled_model_path(), log) as server:
+    with start_llama_cpp_server(bundled_gguf.path(bundled_gguf.SMOLLM2), log) as server:
         yield server
 
 
