@@ -7,7 +7,7 @@ import sys
 
 from rag.cli import main
 from rag.config import load_config
-from rag.eval.retrieval import cached_store
+from rag.eval.retrieval import Question, cached_store, sample
 from tests.conftest import ROOT
 
 
@@ -60,3 +60,10 @@ def test_the_langchain_baseline_is_measured_on_the_same_set(corpus, tmp_path):
     assert baseline["doc_recall@5"] >= 2 / 3 and 0.0 <= baseline["page_recall@5"] <= 1.0
     ours = cached_store(cache, corpus, load_config())  # where `rag eval` keeps its store for the same settings
     assert [p.name for p in cache.iterdir()] == [f"baseline-{ours.name}"]
+
+
+def test_a_sample_spreads_over_the_answerable_questions_and_keeps_every_unanswerable_one():
+    questions = [Question(str(i), f"q{i}", "a.pdf", (1,), answerable=i < 10) for i in range(13)]
+    chosen = sample(questions, 4)
+    assert [q.id for q in chosen] == ["0", "2", "5", "7", "10", "11", "12"]
+    assert sample(questions, 50) == questions

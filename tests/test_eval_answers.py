@@ -62,3 +62,28 @@ def test_eval_answers_asks_every_question_and_scores_the_answers(corpus, tmp_pat
     assert summary["key_value_found"] == sum(bool(row["key_found"]) for row in details.values()) / 2
     assert summary["cited_gold_page"] >= 0.5  # the bundled model, strict grounding: the right page is cited
     assert summary["seconds_per_answer"] > 0 and report["model"].startswith("llamacpp ")
+
+
+def test_a_provider_error_is_counted_per_question_and_the_run_goes_on(corpus, tmp_path, capsys, monkeypatch):
+    """Nothing listens on the chat server's port: each answerable question records the error; the refusal of the
+    unanswerable one needs no model call and is still counted."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections are refused
+    for name, value in {"RAG_LLM__PROVIDER": "openai", "RAG_LLM__BASE_URL": f"http://127.0.0.1:{port}/v1",
+                        "RAG_LLM__MODEL": "nothing", "RAG_LLM__MAX_RETRIES": "0", "OPENAI_API_KEY": "sk-test"}.items():
+        monkeypatch.setenv(name, value)
+    rows = [{"id": "en-1", "question": "How many megawatts does the Quillon-7 reactor at Vessmark produce?",
+             "answer": "418 megawatts", "doc": "zorblax-review.pdf", "pages": [3]},
+            {"id": "un-1", "question": "What was Tesla's revenue in 2022?", "answerable": False}]
+    qa = write_qa(tmp_path / "qa.jsonl", rows)
+    argv = ["eval", str(qa), "--docs", str(corpus), "--cache", str(tmp_path / "cache"), "--answers", "--json",
+            "--details"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    summary, details = report["answers"], {row["id"]: row for row in report["questions"]}
+    assert summary["errors"] == 1 and summary["key_value_found"] == 0.0
+    assert details["en-1"]["error"] and "127.0.0.1" in details["en-1"]["error"]
+    assert details["un-1"]["refused"] and details["un-1"]["error"] is None

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rag import Rag
+from rag.providers import build_embedder
 from rag.search.bm25 import BM25Index
 from rag.search.retrieval import convex, mmr, rrf
 from rag.text import tokenize
@@ -131,6 +132,21 @@ def test_relevance_separates_answerable_from_unanswerable(make_rag, corpus):
         assert rag.retriever.relevance(question, rag.retriever.search(question)) >= threshold, question
     for question in ["What is the boiling point of mercury?", "프랑스 혁명은 몇 년에 일어났나요?"]:
         assert rag.retriever.relevance(question, rag.retriever.search(question)) < threshold, question
+
+
+def test_with_an_english_only_embedder_korean_questions_rest_on_keywords(settings, corpus):
+    """MiniLM reads no Korean: its vectors neither rank Korean questions nor count towards their relevance."""
+    minilm = build_embedder(settings.embeddings.model_copy(update={"model": "all-MiniLM-L6-v2"}))
+    assert not minilm.reads_korean
+    rag = Rag(settings.model_copy(update={"embeddings": settings.embeddings.model_copy(
+        update={"model": "all-MiniLM-L6-v2"})}), embedder=minilm)
+    rag.ingest([corpus])
+    threshold = rag.settings.retrieval.min_score
+    hybrid, bm25 = (rag.retriever.search("누리별 항공의 탑승객 수는?", mode=m) for m in ("hybrid", "bm25"))
+    assert [h.chunk_id for h in hybrid][:len(bm25)] == [h.chunk_id for h in bm25]  # vectors only fill up
+    assert rag.retriever.relevance("누리별 항공의 탑승객 수는?", hybrid) >= threshold
+    question = "프랑스 혁명은 몇 년에 일어났나요?"
+    assert rag.retriever.relevance(question, rag.retriever.search(question)) < threshold
 
 
 def test_names_absent_from_every_document_are_found(make_rag, corpus):

@@ -11,10 +11,15 @@ MESSAGES = [SystemMessage("You are a storyteller."), HumanMessage("Write a long 
 
 
 @pytest.mark.slow
-def test_llamacpp_streamed_usage_matches_llama_cpp_counts(chat, server_models):
+def test_llamacpp_streamed_usage_matches_llama_cpp_counts(chat):
     """The in-process provider streams; its counts equal what llama.cpp reports for the same request unstreamed."""
+    import llama_cpp
+
+    from rag.providers.llamacpp import resolve_model
+
     text, usage = chat.invoke(MESSAGES, params={"max_tokens": 8, "temperature": 0.0})
-    reference = server_models.llama.create_chat_completion(
+    same_model = llama_cpp.Llama(model_path=resolve_model(None)[1], n_ctx=512, n_threads=1, seed=0, verbose=False)
+    reference = same_model.create_chat_completion(
         messages=[{"role": "system", "content": MESSAGES[0].content}, {"role": "user", "content": MESSAGES[1].content}],
         max_tokens=8, temperature=0.0)
     assert text.strip() and reference["choices"][0]["finish_reason"] == "length"

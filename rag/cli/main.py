@@ -215,6 +215,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     questions = evaluation.load_questions(args.qa)
     if args.limit:
         questions = questions[: args.limit]
+    if args.sample:
+        questions = evaluation.sample(questions, args.sample)
     store = Path(args.store) if args.store else evaluation.cached_store(Path(args.cache), docs, settings)
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"path": store})})
     rag = Rag(settings)
@@ -293,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="DIR", help="store to ingest into (default: a cached one under --cache)")
     p.add_argument("--cache", default=".eval-cache", metavar="DIR", help="where eval stores are kept between runs")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="N answerable questions spread evenly over the set, and every unanswerable one")
     p.add_argument("--details", action="store_true", help="with --json: per-question results")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

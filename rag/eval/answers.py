@@ -6,7 +6,9 @@ Reported, for the configured chat model:
 - ``all_values_found``: the stricter share whose answer contains every figure of the gold answer;
 - ``cited_gold_page``: share of answerable questions whose answer cites a gold page (right document and page);
 - ``refused_unanswerable`` / ``refused_answerable``: refusals (``Answer.refused``);
-- ``seconds_per_answer`` (mean, p50) and ``first_token_s`` (p50).
+- ``seconds_per_answer`` (mean, p50) and ``first_token_s`` (p50);
+- ``errors``: questions the provider failed on (e.g. a prompt longer than a small model's context), counted
+  as not answered, and the run goes on.
 
 The key value of a gold answer:
 
@@ -31,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rag.errors import RagError
 from rag.text import terms
 from rag.types import Answer, Done, Token
 
@@ -150,6 +153,7 @@ class Asked:
     seconds: float
     first_token: float | None
     judgement: Judgement | None  # None for unanswerable questions
+    error: str | None = None  # the provider's error message when asking failed (counted, and the run goes on)
 
     def cites_gold(self) -> bool:
         q = self.question
@@ -162,11 +166,16 @@ def ask_all(rag: Rag, questions: Iterable[Question], k: int | None = None) -> li
         started = time.perf_counter()
         first: float | None = None
         answer: Answer | None = None
-        for event in rag.stream(q.question, k=k):
-            if isinstance(event, Token) and first is None:
-                first = time.perf_counter() - started
-            elif isinstance(event, Done):
-                answer = event.answer
+        try:
+            for event in rag.stream(q.question, k=k):
+                if isinstance(event, Token) and first is None:
+                    first = time.perf_counter() - started
+                elif isinstance(event, Done):
+                    answer = event.answer
+        except RagError as exc:  # e.g. a prompt too long for a small model: one question lost, not the run
+            out.append(Asked(q, Answer.of_text(f"error: {exc.message}", refused=False), time.perf_counter() - started, first,
+                             Judgement(False, False, "error") if q.answerable else None, error=exc.message))
+            continue
         assert answer is not None
         gold = str(q.extra.get("answer") or "")
         judgement = judge(q.question, gold, answer.text) if q.answerable and not answer.refused else (
@@ -191,6 +200,7 @@ def summarise(asked: list[Asked]) -> dict[str, Any]:
         "seconds_per_answer": statistics.fmean(seconds) if seconds else 0.0,
         "seconds_p50": statistics.median(seconds) if seconds else 0.0,
         "first_token_s_p50": statistics.median(firsts) if firsts else None,
+        "errors": sum(a.error is not None for a in asked),
     }
 
 
@@ -198,20 +208,22 @@ def details(asked: list[Asked]) -> list[dict[str, Any]]:
     return [{"id": a.question.id, "answerable": a.question.answerable, "refused": a.answer.refused,
              "key_found": a.judgement.key_found if a.judgement else None,
              "rule": a.judgement.rule if a.judgement else None, "cites_gold": a.cites_gold(),
-             "seconds": round(a.seconds, 2), "answer": a.answer.text, "gold": a.question.extra.get("answer")}
+             "seconds": round(a.seconds, 2), "first_token": None if a.first_token is None else round(a.first_token, 2),
+             "error": a.error, "answer": a.answer.text, "gold": a.question.extra.get("answer")}
             for a in asked]
 
 
 def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     columns = ["key_value_found", "all_values_found", "cited_gold_page", "refused_answerable", "refused_unanswerable",
-               "seconds_per_answer", "first_token_s_p50"]
+               "seconds_per_answer", "first_token_s_p50", "errors"]
     header = ["model", "key value", "all values", "cites gold page", "refused (ans)", "refused (unans)", "s/answer",
-              "first token s"]
+              "first token s", "errors"]
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     for name, summary in rows:
         cells = [name]
         for col in columns:
             value = summary.get(col)
-            cells.append("-" if value is None else (f"{value:.1f}" if col.startswith(("seconds", "first")) else f"{value:.3f}"))
+            cells.append("-" if value is None else str(value) if col == "errors" else
+                         f"{value:.1f}" if col.startswith(("seconds", "first")) else f"{value:.3f}")
         lines.append(" | ".join(cells))
     return "\n".join(lines)

@@ -67,6 +67,15 @@ def load_questions(path: str | Path) -> list[Question]:
     return questions
 
 
+def sample(questions: list[Question], n: int) -> list[Question]:
+    """``n`` answerable questions spread evenly over the set (every k-th), and all the unanswerable ones: a
+    cheaper run (answering takes seconds per question) that still covers every part of the set and refusals."""
+    answerable = [q for q in questions if q.answerable]
+    step = max(len(answerable) / max(n, 1), 1.0)
+    chosen = {answerable[int(i * step)].id for i in range(min(n, len(answerable)))}
+    return [q for q in questions if q.id in chosen or not q.answerable]
+
+
 def run(questions: Iterable[Question], search: Callable[[str], list[Hit]],
         relevance: Callable[[str, list[Hit]], float] | None = None) -> list[Outcome]:
     outcomes = []

@@ -39,6 +39,9 @@ PREFIXES: dict[str, tuple[str, str]] = {
 # questions' best passages 0.84-0.95, unanswerable ones' 0.78-0.83), and a passage in another language than the
 # question about 0.05 lower again. Models not listed use raw cosines.
 SIMILARITY_FLOORS: dict[str, tuple[float, float]] = {"e5": (0.75, 0.70)}  # (same language, across languages)
+# Models that read English only (unless their name says multilingual): their vectors say nothing about Korean
+# text, so retrieval ranks and judges Korean questions by keywords alone with them.
+ENGLISH_ONLY = ("minilm", "bge-small-en", "bge-base-en", "bge-large-en")
 
 
 class Embedder:
@@ -57,6 +60,7 @@ class Embedder:
             (p for key, p in PREFIXES.items() if key in model.lower()), ("", ""))
         self.dimension: int | None = None  # learnt from the first vectors; the model loads lazily
         self._floors = next((f for key, f in SIMILARITY_FLOORS.items() if key in model.lower()), (0.0, 0.0))
+        self.reads_korean = "multilingual" in model.lower() or not any(key in model.lower() for key in ENGLISH_ONLY)
 
     def similarity(self, cosine: float, *, across_languages: bool = False) -> float:
         """A cosine similarity read on a common scale, in [0, 1]: 0 where the model puts unrelated texts."""

@@ -2,15 +2,17 @@
 
 Ranking: each retriever returns up to ``retrieval.candidates`` chunks; hybrid mode fuses the two lists, by
 reciprocal rank fusion (default) or by a convex combination of their scores, weighting vector evidence by
-``alpha`` (``alpha_ko`` for Korean questions: the bundled embedding model reads no Korean); MMR (optional)
-then trades a little relevance for diversity. Every hit's
-``score`` is its cosine similarity to the question, whatever ranked it, so scores read the same in all modes.
+``alpha`` (``alpha_ko`` for Korean questions; 0 with an embedding model that reads no Korean, such as MiniLM).
+In RRF, BM25's weight also shrinks with the share of the question's terms its best hit holds: a Korean question
+about an English filing shares only numbers with it, and BM25 would rank noise. MMR (optional) then trades a
+little relevance for diversity. Every hit's ``score`` is its cosine similarity to the question, whatever ranked
+it, so scores read the same in all modes.
 
-Refusal signal (``relevance``): vector similarity alone cannot tell a relevant Korean passage from an
-irrelevant one with the bundled English embedding model, and it rates "revenue of a company we do not have"
-close to "revenue of a company we have". The signal therefore blends cosine similarity with keyword coverage:
-the IDF-weighted share of the question's terms found in the passage (a company name nobody mentions weighs most),
-and it is zero when the question names things ("Tesla") that none of the passages found mentions.
+Refusal signal (``relevance``): vector similarity alone rates "revenue of a company we do not have" close to
+"revenue of a company we have". The signal therefore blends similarity (rescaled by the model's floor, see
+``Embedder.similarity``) with keyword coverage: the IDF-weighted share of the question's terms found in the
+passage (a company name nobody mentions weighs most); for a passage in another language than the question,
+similarity alone. It is zero when the question names things ("Tesla") that none of the passages found mentions.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class Retriever:
             return []
         n = max(self.settings.candidates, k)
         vector = self._query_vector(query)
-        alpha = self.settings.alpha_ko if is_korean(query) else self.settings.alpha
+        alpha = self.settings.alpha
+        if is_korean(query):  # an English-only embedding model cannot rank Korean questions
+            alpha = self.settings.alpha_ko if self._embedder().reads_korean else 0.0
 
         vector_hits: dict[str, Hit] = {}
         keyword: dict[str, float] = {}
@@ -113,10 +117,12 @@ class Retriever:
         coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)
         embedder, weight = self._embedder(), self.settings.cosine_weight
         best = 0.0
+        if is_korean(query) and not embedder.reads_korean:
+            weight = 0.0  # its similarities to Korean text are noise: keyword coverage alone
         for hit, covered in zip(top, coverage):
             if _same_language(query, hit):
                 best = max(best, weight * embedder.similarity(hit.score) + (1 - weight) * covered)
-            else:
+            elif embedder.reads_korean:
                 best = max(best, embedder.similarity(hit.score, across_languages=True))
         return best
 
