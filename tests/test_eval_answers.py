@@ -42,6 +42,16 @@ def test_an_answer_holds_the_key_value_or_not(question, gold, answer, found):
 
 
 @pytest.mark.slow
+def eval_answers(rows, corpus, tmp_path, capsys):
+    """Run `rag eval --answers --json --details` on ``rows``: (report, summary, details by question id)."""
+    qa = write_qa(tmp_path / "qa.jsonl", rows)
+    argv = ["eval", str(qa), "--docs", str(corpus), "--cache", str(tmp_path / "cache"), "--answers", "--json",
+            "--details"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    return report, report["answers"], {row["id"]: row for row in report["questions"]}
+
+
 def test_eval_answers_asks_every_question_and_scores_the_answers(corpus, tmp_path, capsys):
     rows = [
         {"id": "en-1", "question": "How many megawatts does the Quillon-7 reactor at Vessmark produce?",
@@ -50,12 +60,7 @@ def test_eval_answers_asks_every_question_and_scores_the_answers(corpus, tmp_pat
          "pages": [2]},
         {"id": "un-1", "question": "What was Tesla's revenue in 2022?", "answerable": False},
     ]
-    qa = write_qa(tmp_path / "qa.jsonl", rows)
-    argv = ["eval", str(qa), "--docs", str(corpus), "--cache", str(tmp_path / "cache"), "--answers", "--json",
-            "--details"]
-    assert main(argv) == 0
-    report = json.loads(capsys.readouterr().out)
-    summary, details = report["answers"], {row["id"]: row for row in report["questions"]}
+    report, summary, details = eval_answers(rows, corpus, tmp_path, capsys)
     assert (summary["answerable"], summary["unanswerable"]) == (2, 1)
     assert summary["refused_unanswerable"] == 1.0 and details["un-1"]["refused"]
     assert details["en-1"]["key_found"] is ("418" in details["en-1"]["answer"])  # the judgement follows the text
@@ -78,12 +83,7 @@ def test_a_provider_error_is_counted_per_question_and_the_run_goes_on(corpus, tm
     rows = [{"id": "en-1", "question": "How many megawatts does the Quillon-7 reactor at Vessmark produce?",
              "answer": "418 megawatts", "doc": "zorblax-review.pdf", "pages": [3]},
             {"id": "un-1", "question": "What was Tesla's revenue in 2022?", "answerable": False}]
-    qa = write_qa(tmp_path / "qa.jsonl", rows)
-    argv = ["eval", str(qa), "--docs", str(corpus), "--cache", str(tmp_path / "cache"), "--answers", "--json",
-            "--details"]
-    assert main(argv) == 0
-    report = json.loads(capsys.readouterr().out)
-    summary, details = report["answers"], {row["id"]: row for row in report["questions"]}
+    _, summary, details = eval_answers(rows, corpus, tmp_path, capsys)
     assert summary["errors"] == 1 and summary["key_value_found"] == 0.0
     assert details["en-1"]["error"] and "127.0.0.1" in details["en-1"]["error"]
     assert details["un-1"]["refused"] and details["un-1"]["error"] is None
