@@ -63,6 +63,8 @@ class IngestSettings(_Section):
     ocr: Literal["auto", "always", "never"] = "auto"
     ocr_languages: str = Field("kor+eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")  # Tesseract -l
     pdf_tables: bool = True  # PDF text in layout mode with tables as header-led rows (rag/tables.py; docs/EVAL.md)
+    file_timeout: float = Field(1800, ge=0)  # seconds to parse one file in its worker process; 0: no limit
+    file_memory_mb: int = Field(2048, ge=0)  # address-space limit of that process (RLIMIT_AS); 0: no limit
 
     @field_validator("chunk_overlap")
     @classmethod
