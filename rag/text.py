@@ -11,6 +11,7 @@
   words without stop words, and character bigrams for Hangul, so no morphological analysis is needed per sentence.
 - ``highlight_terms``: the surface words of a question to mark in a passage (Korean particles stripped).
 - ``names``: capitalised words inside a sentence that may name something ("What was Tesla's ...").
+- ``compounds``: adjacent words joined ("Best Buy" -> "BestBuy"), to match names written without spaces.
 
 All share one stop-word list and one definition of Hangul.
 """
@@ -136,6 +137,34 @@ def tokenize(text: str) -> list[str]:
     if HANGUL.search(text):
         tokens.extend(_korean(text))
     return tokens
+
+
+_JOINABLE = re.compile(r"(?<![\w&'’-])[A-Za-z]+(?:[ \t]+[A-Za-z]+)+(?![\w&-])")
+
+
+def compounds(text: str, longest: int = 3) -> list[tuple[str, str]]:
+    """Adjacent words (not across stop words or punctuation) joined two or three at a time, longest first,
+    each with the words it joins: "American Water Works" -> ("AmericanWaterWorks", "American Water Works"),
+    ("AmericanWater", ...), ("WaterWorks", ...). File names and identifiers write names without spaces
+    ("BESTBUY_2019_10K.pdf"), and a question written with spaces would otherwise never match them. The caller
+    keeps those its index knows."""
+    found: dict[str, str] = {}
+    for run in _JOINABLE.finditer(text):
+        for words in _between_stop_words(run.group().split()):
+            for size in range(longest, 1, -1):
+                for start in range(len(words) - size + 1):
+                    found.setdefault("".join(words[start:start + size]), " ".join(words[start:start + size]))
+    return list(found.items())
+
+
+def _between_stop_words(words: list[str]) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    for word in words:
+        if word.lower() in STOP_WORDS:
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    return [g for g in groups if len(g) > 1]
 
 
 _NAME = re.compile(r"(?<![\w.])([A-Z][a-z]+(?:[A-Z][a-z]+)*)(?:'s|’s)?(?![\w])")

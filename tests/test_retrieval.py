@@ -167,3 +167,27 @@ def test_names_absent_from_every_document_are_found(make_rag, corpus):
     assert unmentioned("When did Zorblax open its canteen?") == ([], False)
     # mentioned in the documents, but not in any passage found for the question
     assert unmentioned("How many megawatts does the Vessmark plant of Calloway produce?")[0] in ([], ["Calloway"])
+
+
+def test_a_name_written_with_spaces_finds_the_file_that_writes_it_as_one_word(make_rag, tmp_path):
+    from rag.text import compounds
+
+    joined = compounds("Does American Water Works pay? What of Best Buy's stores?")
+    assert joined[0] == ("AmericanWaterWorks", "American Water Works")  # longest first
+    assert {("AmericanWater", "American Water"), ("WaterWorks", "Water Works"), ("BestBuy", "Best Buy")} <= set(joined)
+    assert not any("What" in word or "Buy" in word and "Best" not in word for word, _ in joined)  # "What" is a stop word
+    folder = tmp_path / "filings"
+    # The filing names its company only in its file name; another document says "best" and "buy" in its text.
+    write_pdf(folder / "BRIGHTLINE_2019_10K.pdf", ["Consolidated Balance Sheets\nMerchandise inventories 5,409 5,209\n"
+                                                  "Total current assets 8,870 9,829"])
+    write_pdf(folder / "guide.pdf", ["The best time to buy a bright line of lamps is in spring; inventories of lamps "
+                                     "are counted each year."])
+    rag = make_rag()
+    rag.ingestor.ingest([folder])
+    question = "What were the merchandise inventories of Bright Line in 2019?"
+    assert "BrightLine" in rag.retriever.keyword_query(question)
+    assert rag.retriever.keyword_query("What were the inventories of Dull Line?").endswith("Dull Line?")
+    hits = rag.search(question, mode="bm25")
+    assert hits[0].source == "BRIGHTLINE_2019_10K.pdf"
+    # and the name, written in the file name only, counts as mentioned (no refusal for an unknown name)
+    assert rag.retriever.unmentioned_names(question, hits) == ([], False)

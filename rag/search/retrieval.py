@@ -24,7 +24,7 @@ import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.search.store import Store
-from rag.text import is_korean, names
+from rag.text import compounds, is_korean, names
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -57,15 +57,16 @@ class Retriever:
         keyword: dict[str, float] = {}
         if mode in ("vector", "hybrid"):
             vector_hits = {h.chunk_id: h for h in self._store.query(vector, n, sources=sources)}
+        terms = self.keyword_query(query)
         if mode in ("bm25", "hybrid") and self._store.keyword is not None:
-            keyword = dict(self._store.keyword.search(query, n, sources=sources))
+            keyword = dict(self._store.keyword.search(terms, n, sources=sources))
 
         if mode == "vector":
             order = list(vector_hits)
         elif mode == "bm25":
             order = list(keyword)
         elif self.settings.fusion == "rrf":
-            order = rrf([(list(vector_hits), alpha), (list(keyword), (1 - alpha) * self._keyword_confidence(query, keyword))])
+            order = rrf([(list(vector_hits), alpha), (list(keyword), (1 - alpha) * self._keyword_confidence(terms, keyword))])
         else:
             order = list(dict.fromkeys([*vector_hits, *keyword]))
         pool = order if mode == "hybrid" and self.settings.fusion == "convex" else order[: max(k, self._mmr_pool())]
@@ -76,6 +77,16 @@ class Retriever:
         if self.settings.mmr:
             hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
         return hits[:k]
+
+    def keyword_query(self, query: str) -> str:
+        """The question as keyword search reads it: with its adjacent words joined where the index knows the
+        joined word ("Best Buy" also as "BestBuy", the way "BESTBUY_2019_10K.pdf" titles every passage of
+        that filing). Only joined words the index holds are added, so nothing else changes."""
+        keyword = self._store.keyword
+        if keyword is None or not len(keyword):
+            return query
+        known = [joined for joined, _ in compounds(query) if any(df for _, df in keyword.weights(joined).values())]
+        return " ".join([query, *known])
 
     def _keyword_confidence(self, query: str, keyword: dict[str, float]) -> float:
         """How far BM25's ranking counts in the fusion: in proportion to the share of the question's terms its
@@ -98,7 +109,9 @@ class Retriever:
         asked = names(query)
         if keyword is None or not len(keyword) or not asked or (hits and not _same_language(query, hits[0])):
             return [], False  # the best passage is in another language, which may write the name in its own script
-        if keyword.mentions(" ".join(asked), [h.chunk_id for h in hits]):
+        # A name the documents write as one word ("American Water Works" in "AMERICANWATERWORKS_2022_10K.pdf")
+        joined = [word for word, spaced in compounds(query) if all(part in asked for part in spaced.split())]
+        if keyword.mentions(" ".join(asked + joined), [h.chunk_id for h in hits]):
             return [], False
         nowhere = [n for n in asked if all(df == 0 for _, df in keyword.weights(n).values())]
         return (nowhere, True) if nowhere else (asked, False)
@@ -114,7 +127,8 @@ class Retriever:
         if not top or self.unmentioned_names(query, hits)[0]:
             return 0.0
         keyword = self._store.keyword
-        coverage = keyword.coverage(query, [h.chunk_id for h in top]) if keyword is not None else [0.0] * len(top)
+        coverage = (keyword.coverage(self.keyword_query(query), [h.chunk_id for h in top]) if keyword is not None
+                    else [0.0] * len(top))
         embedder, weight = self._embedder(), self.settings.cosine_weight
         best = 0.0
         if is_korean(query) and not embedder.reads_korean:
