@@ -32,7 +32,8 @@ ALLOWED = {
     "rag.eval": {"rag", "rag.api", "rag.config", "rag.errors", "rag.text", "rag.types", "rag.ingest", "rag.providers"},
     "rag.cli": {"rag", "rag.types", "rag.eval"},
     "rag.__main__": {"rag.cli"},
-    "ui": {"rag", "rag.types"},
+    "rag.http": {"rag", "rag.types"},
+    "ui": {"rag", "rag.types", "rag.http"},
 }
 PARTS = sorted(ALLOWED, key=len, reverse=True)
 
@@ -94,6 +95,12 @@ def test_nothing_in_the_library_imports_gradio_or_the_ui():
     for name, path in sources():
         if name.startswith("rag"):
             assert not {m for m in imported(path) if top(m) in {"gradio", "ui"}}, name
+
+
+def test_only_the_http_api_imports_the_web_framework():
+    web = {"fastapi", "starlette", "uvicorn"}
+    offenders = {name for name, path in sources() if name.startswith("rag") and {top(m) for m in imported(path)} & web}
+    assert offenders and all(name.startswith("rag.http") for name in offenders), offenders
 
 
 @pytest.mark.parametrize("name, path", sources(), ids=[name for name, _ in sources()])

@@ -1,7 +1,8 @@
 """The page: documents on the left, the chat in the middle, sources on the right; English or Korean.
 
 ``build(rag)`` makes the Blocks; ``launch_options(rag.settings)`` says how to serve it safely (bind address,
-optional login, upload limit, the only folders whose files the browser may open); ``serve`` does both.
+optional login, upload limit, the only folders whose files the browser may open); ``asgi_app`` mounts the page
+at "/" on the HTTP API's FastAPI app (rag/http: /api, /v1, /docs); ``serve`` runs that with uvicorn.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
 
 from rag import ConfigError, Rag, Settings
+from rag.http import api_token, create_app
 from ui import render
 from ui.chat import ChatPanel, Conversation
 from ui.i18n import DEFAULT, LANGUAGES, Labels, detect, t
@@ -110,13 +113,31 @@ def launch_options(settings: Settings, environ: Mapping[str, str] | None = None)
     }
 
 
+def asgi_app(rag: Rag, options: dict[str, Any], environ: Mapping[str, str] | None = None) -> FastAPI:
+    """The HTTP API (token from RAG_API_TOKEN in ``environ``) with the page mounted at "/", served as
+    ``launch_options`` say. Raises ConfigError before anything is served when the bind address reaches beyond
+    this machine and no token is set."""
+    api = create_app(rag, token=api_token(environ), host=options["server_name"])
+    demo = build(rag)
+    demo.queue(default_concurrency_limit=1)
+    mounted = {key: value for key, value in options.items() if key in MOUNT_OPTIONS}
+    return gr.mount_gradio_app(api, demo, path="/", run_history=False, **mounted)
+
+
+# launch_options that gr.mount_gradio_app takes too (``quiet`` is launch's own: uvicorn logs warnings only)
+MOUNT_OPTIONS = ("server_name", "server_port", "auth", "auth_message", "max_file_size", "allowed_paths",
+                 "blocked_paths", "css_paths", "footer_links", "ssr_mode", "show_error")
+
+
 def serve(rag: Rag, *, port: int | None = None, **overrides: Any) -> None:
+    import uvicorn
+
     options = launch_options(rag.settings)
     if port:
         options["server_port"] = port
     options.update(overrides)
-    demo = build(rag)
-    demo.queue(default_concurrency_limit=1)
-    print(f"PDF chat on http://{options['server_name']}:{options['server_port']}"
-          + (" (login required)" if options["auth"] else ""), flush=True)
-    demo.launch(**options)
+    app = asgi_app(rag, options)
+    host, port = options["server_name"], options["server_port"]
+    print(f"PDF chat on http://{host}:{port}" + (" (login required)" if options["auth"] else "")
+          + f"; HTTP API on http://{host}:{port}/api and /v1 (docs: /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
