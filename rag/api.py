@@ -23,7 +23,7 @@ from rag.answer.previews import Preview, Previews
 from rag.config import LLMSettings, Settings, load_config
 from rag.ingest.loading import LoadOptions
 from rag.ingest.pipeline import Ingestor, OnProgress
-from rag.ingest.splitting import Splitter
+from rag.ingest.splitting import Splitter, keyword_terms
 from rag.ingest.uploads import Staged, UploadFolder, safe_name
 from rag.search.retrieval import Retriever
 from rag.search.store import Store
@@ -67,7 +67,8 @@ class Rag:
         """Collaborators may be passed in (tests share one loaded embedding model); otherwise they are built
         from ``settings``, the store now (one client per process) and the models on first use."""
         self.settings = settings
-        self.store = store or Store.open(settings.store.path, settings.store.collection)
+        self.store = store or Store.open(settings.store.path, settings.store.collection, url=settings.store.url,
+                                         analyzer=keyword_terms, sync_seconds=settings.store.sync_seconds)
         self.embedder: Callable[[], Embedder] = Lazy((lambda: embedder) if embedder else self._build_embedder)
         self._chat: Callable[[], ChatModel] = Lazy((lambda: chat) if chat else lambda: _build_chat(settings.llm))
         self.retriever = Retriever(self.store, self.embedder, settings.retrieval)

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -53,8 +54,24 @@ class EmbeddingSettings(_Section):
 
 
 class StoreSettings(_Section):
-    path: Path = Path("data/store")
+    path: Path = Path("data/store")  # the embedded store; with url: this process's local caches (answer cache)
     collection: str = Field("documents", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
+    url: str | None = None  # a Chroma server (`make serve-store`) shared by replicas and workers; None: embedded
+    sync_seconds: float = Field(1.0, ge=0.0, le=3600.0)  # with url: how often to check for other processes' changes
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ValueError(f"must be a Chroma server address like http://host:8000, not '{value}'")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"'{value}' has an invalid port") from None
+        return value.strip().rstrip("/")
 
 
 class IngestSettings(_Section):

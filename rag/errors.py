@@ -5,6 +5,7 @@
     ├── DocumentError             one input file cannot be read (empty, not a PDF, encrypted, ...)
     ├── EmbeddingMismatchError    the collection was built with another embedding model or dimension
     ├── DocumentNotFoundError     `delete` / filters name a document that is not in the store
+    ├── StoreError                the store cannot be reached (the Chroma server of ``store.url`` does not answer)
     └── ProviderError             a chat or embedding provider failed
         ├── MissingDependencyError    the provider's package is not installed
         ├── AuthenticationError       missing or rejected API key (never retried)
@@ -42,6 +43,10 @@ class EmbeddingMismatchError(RagError):
 
 
 class DocumentNotFoundError(RagError):
+    pass
+
+
+class StoreError(RagError):
     pass
 
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rag.text import tokenize
 from rag.types import Chunk, Page
 
 # Paragraphs, lines, then sentence ends (English and Korean "…다."), then words.
@@ -65,6 +66,11 @@ def search_text(chunk: Chunk) -> str:
     if chunk.heading:
         head = f"{head} | {chunk.heading}"
     return f"{head}\n{chunk.text}"
+
+
+def keyword_terms(chunk: Chunk) -> list[str]:
+    """A chunk's keyword-search terms, as ingest indexes them (also for an index rebuilt from the store)."""
+    return tokenize(search_text(chunk))
 
 
 class Splitter:

@@ -6,6 +6,9 @@ staged by ``add``/``delete`` (called by the Store in the same call that writes C
 ``commit`` at the end of an ingest run or a delete. The BM25 matrix is built on the first query after a change
 (or after loading), so opening a store to skip unchanged files costs no build.
 
+A shared store (a Chroma server) keeps its index in memory only (``BM25Index(None)``): it is rebuilt from
+Chroma when a process starts and then follows the catalog (see ``rag.search.store``).
+
 On disk (``<store>/<collection>.bm25/``): ``meta.json`` (chunk ids, their documents, the vocabulary and the
 manifest stamp they match) and ``tokens.npz`` (all token ids, concatenated, with offsets). If the stamp does not
 match the store's manifest (a crash between writing Chroma and committing), the Store rebuilds the index from
@@ -39,6 +42,7 @@ class KeywordIndex(Protocol):
     def __len__(self) -> int: ...
     def add(self, chunks: list[Chunk], terms: list[list[str]] | None = None) -> None: ...
     def delete(self, chunk_ids: Iterable[str]) -> None: ...
+    def ids_of(self, sources: set[str]) -> list[str]: ...
     def clear(self) -> None: ...
     def commit(self, stamp: str) -> None: ...
     def search(self, query: str, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]: ...
@@ -48,7 +52,8 @@ class KeywordIndex(Protocol):
 
 
 class BM25Index:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None) -> None:
+        """``folder``: where the index is saved; None: in memory only."""
         self.folder = folder
         self._lock = threading.RLock()
         self._vocab: dict[str, int] = {}
@@ -93,6 +98,11 @@ class BM25Index:
             self._tokens = [self._tokens[i] for i in keep]
             self._position = {cid: i for i, cid in enumerate(self._ids)}
             self._dirty = self._stale = True
+
+    def ids_of(self, sources: set[str]) -> list[str]:
+        """The ids of the indexed chunks of these documents."""
+        with self._lock:
+            return [cid for cid, source in zip(self._ids, self._docs) if source in sources]
 
     def clear(self) -> None:
         with self._lock:
@@ -193,6 +203,8 @@ class BM25Index:
         self._doc_freq = doc_freq
 
     def _save(self) -> None:
+        if self.folder is None:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         lengths = np.array([len(t) for t in self._tokens], dtype=np.int64)
         flat = np.concatenate(self._tokens) if self._tokens else np.zeros(0, dtype=np.int32)
@@ -206,6 +218,8 @@ class BM25Index:
         os.replace(tmp_meta, self.folder / "meta.json")
 
     def _load(self) -> None:
+        if self.folder is None:
+            return
         try:
             meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
             with np.load(self.folder / "tokens.npz") as data:
