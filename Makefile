@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint samples clean
+.PHONY: install run test lint samples clean serve-store
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# A Chroma server for store.url (app replicas and ingest workers share it): PORT=8000 HOST=127.0.0.1 by default.
+serve-store: $(STAMP)
+	scripts/serve-store.sh data/chroma-server
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py
