@@ -2,9 +2,10 @@
 # Debian packages the app and its tests need; installs only what is missing.
 #   scripts/install-system.sh run    -> Tesseract OCR (English + Korean)
 #   scripts/install-system.sh test   -> the above + Korean fonts (test PDFs) + Chromium (browser tests)
+#                                       + espeak-ng and ffmpeg (spoken test audio, audio split in parts)
 set -e
 want="tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor"
-[ "${1:-run}" = "test" ] && want="$want fonts-nanum chromium"
+[ "${1:-run}" = "test" ] && want="$want fonts-nanum chromium espeak-ng ffmpeg"
 missing=""
 for pkg in $want; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
