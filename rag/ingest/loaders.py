@@ -80,4 +80,8 @@ def _no_text(suffix: str, options: LoadOptions, loaded: Loaded) -> DocumentError
     if loaded.ocr_unavailable:
         return DocumentError(f"no usable text layer in the PDF (a scan?), and {loaded.ocr_unavailable}",
                              hint=loaded.ocr_hint or INSTALL_HINT)
+    if loaded.warnings:  # pages were skipped: say why (the first reason; the file name is known)
+        source = loaded.pages[0].source if loaded.pages else ""
+        reason = loaded.warnings[0].removeprefix(f"{source}: ")
+        return DocumentError(f"no text found in the file; {reason}")
     return DocumentError("no text found in the file, not even by OCR", hint="check that the pages are not blank")

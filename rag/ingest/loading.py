@@ -28,10 +28,17 @@ class LoadOptions:
     docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
     first_page: int = 1  # a range of PDF pages, to parse one large PDF in parts (see rag.ingest.workers)
     last_page: int = 0  # 0: to the end
+    timeout: float = 0  # seconds one file (or part of a PDF) may take in its worker process; 0: no limit
+    memory_mb: int = 0  # address-space limit of that process; 0: no limit (either limit: parsed in a process)
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
-        return cls(ocr=ingest.ocr, ocr_languages=ingest.ocr_languages, pdf_tables=ingest.pdf_tables)
+        return cls(ocr=ingest.ocr, ocr_languages=ingest.ocr_languages, pdf_tables=ingest.pdf_tables,
+                   timeout=ingest.file_timeout, memory_mb=ingest.file_memory_mb)
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.timeout or self.memory_mb)
 
 
 @dataclass(slots=True)

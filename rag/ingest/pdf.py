@@ -50,7 +50,12 @@ def load_pdf(data: bytes, source: str, options: LoadOptions, on_page: OnPage | N
 
 def _pdf_page(reader: Any, number: int, source: str, options: LoadOptions, ocr: _PdfOcr) -> Page:
     page = reader.pages[number - 1]
-    raw = _extract(page, source, number, layout=options.pdf_tables)
+    try:
+        raw = _extract(page, source, number, layout=options.pdf_tables)
+    except _TooLarge as exc:
+        # Rendering it for OCR would inflate the same stream: the page is skipped, with the reason.
+        ocr.skipped(number, f"its content inflates past {exc} (a decompression bomb?)", "")
+        return Page(source=source, page=number, text="")
     problem = text_layer_problem(raw)
     if options.pdf_tables and problem:
         # Layout mode returns nothing for some pages plain mode reads (seen on a Korean report): judge the
@@ -78,17 +83,37 @@ def _pdf_page(reader: Any, number: int, source: str, options: LoadOptions, ocr: 
     return Page(source=source, page=number, text=text)
 
 
+class _TooLarge(Exception):
+    """A stream of the page inflates past pypdf's decompression limit."""
+
+
 def _extract(page: Any, source: str, number: int, layout: bool) -> str:
+    """The page's text (layout or plain mode), "" when unreadable; ``_TooLarge`` for a decompression bomb."""
+    from pypdf.errors import LimitReachedError
+
     if layout:
         try:
             return page.extract_text(extraction_mode="layout") or ""
+        except LimitReachedError:
+            raise _TooLarge(_limit()) from None
         except Exception as exc:  # noqa: BLE001 - layout mode is pickier; plain mode may still read the page
             logger.debug("%s: page %d: layout extraction failed (%s); using plain mode", source, number, short(exc))
     try:
         return page.extract_text() or ""
+    except LimitReachedError:
+        raise _TooLarge(_limit()) from None
     except Exception as exc:  # noqa: BLE001 - one unreadable page must not lose the rest of the file
         logger.warning("%s: page %d could not be read: %s", source, number, short(exc))
         return ""
+
+
+def _limit() -> str:
+    """pypdf's limit on an inflated stream, for messages."""
+    try:
+        from pypdf.filters import ZLIB_MAX_OUTPUT_LENGTH as limit
+    except ImportError:
+        return "the decompression limit"
+    return f"{limit / 1e6:g} MB"
 
 
 class _PdfOcr:

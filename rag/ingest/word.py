@@ -23,6 +23,7 @@ def load_docx(data: bytes, source: str, options: LoadOptions, on_page: OnPage | 
         raise DocumentError("reading .docx files needs python-docx", hint="pip install python-docx") from None
     if not data.startswith(b"PK"):
         raise DocumentError("not a .docx file (no ZIP header)", hint="save it again as .docx (Word 2007 or later)")
+    _check_unpacked(data)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = list(_docx_blocks(document))
@@ -53,6 +54,24 @@ def load_docx(data: bytes, source: str, options: LoadOptions, on_page: OnPage | 
             location = span("paragraphs", start + 1, start + len(blocks[start:start + size]))
             pages.append(Page(source=source, page=len(pages) + 1, text=normalise("\n\n".join(group)), location=location))
     return Loaded(pages)
+
+
+MAX_UNPACKED_MB = 100  # a .docx may unpack to more than this only at a ratio a real one has (text, images)
+MAX_RATIO = 100  # unpacked / packed: Word's XML packs about 5-20x, images about 1x; a zip bomb 1000x
+
+
+def _check_unpacked(data: bytes) -> None:
+    """Refuse a zip bomb before unpacking it: python-docx reads every part into memory. The sizes are those the
+    ZIP declares, which bound what ``zipfile`` will unpack."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DocumentError(f"damaged .docx ({short(exc)})", hint="open it in Word and save it again") from None
+    mb = unpacked / 1024 / 1024
+    if mb > MAX_UNPACKED_MB and unpacked > MAX_RATIO * len(data):
+        raise DocumentError(f"the .docx unpacks to {mb:,.0f} MB from {len(data) / 1024 / 1024:,.1f} MB (a zip bomb?)",
+                            hint="open it in Word and save it again")
 
 
 def _add_section(pages: list[Page], source: str, texts: list[str], heading: str) -> None:
