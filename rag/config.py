@@ -41,6 +41,8 @@ class LLMSettings(_Section):
     grounding: Literal["auto", "strict", "lenient"] = "auto"  # auto: strict for llamacpp (see rag.grounding)
     cache: bool = False  # answer cache (same question, passages, model and parameters)
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)  # model -> (USD per 1M in, out)
+    tools: bool = False  # let a model that can call tools search the documents itself (rag.answer.tools)
+    max_tool_calls: int = Field(4, ge=1, le=20)  # searches it may make before it must answer
 
 
 class EmbeddingSettings(_Section):
@@ -51,6 +53,21 @@ class EmbeddingSettings(_Section):
     timeout: float = Field(60.0, gt=0)  # seconds per request to a remote embedding server
     threads: int | None = Field(None, ge=1)  # threads for the local model; None: all cores
     backend: Literal["onnx", "torch"] = "onnx"  # local model runtime: ONNX Runtime (faster, same vectors) or PyTorch
+
+
+class TranscriptionSettings(_Section):
+    """Speech to text for audio documents and spoken questions (rag.providers.transcription)."""
+
+    provider: Literal["none", "openai", "azure", "local"] = "none"  # none: audio cannot be read
+    model: str | None = None  # None: whisper-1 (openai, azure: the deployment); local: a faster-whisper folder
+    base_url: str | None = None  # any server with OpenAI's /v1/audio/transcriptions; Azure: the endpoint
+    api_version: str | None = None  # Azure only
+    deployment: str | None = None  # Azure only; defaults to `model`
+    language: str | None = None  # ISO 639-1 hint ("ko", "en"); None: detected
+    timeout: float = Field(300.0, gt=0)  # seconds per request
+    max_retries: int = Field(3, ge=0, le=20)
+    max_part_mb: float = Field(24.0, gt=0, le=25)  # a longer file is sent in parts below this size (API: 25 MB)
+    passage_seconds: float = Field(60.0, ge=5)  # segments are grouped into passages of about this length
 
 
 class StoreSettings(_Section):
@@ -117,6 +134,7 @@ class AppSettings(_Section):
 class Settings(_Section):
     llm: LLMSettings = LLMSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
