@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rag.types import Page
 
 if TYPE_CHECKING:
-    from rag.config import IngestSettings
+    from rag.config import IngestSettings, TranscriptionSettings
 
 OnPage = Callable[[int, int], None]  # (pages done, pages in the file)
 
@@ -28,6 +28,7 @@ class LoadOptions:
     docx_paragraphs: int = 30  # paragraphs per section of a .docx file without headings
     first_page: int = 1  # a range of PDF pages, to parse one large PDF in parts (see rag.ingest.workers)
     last_page: int = 0  # 0: to the end
+    transcription: TranscriptionSettings | None = None  # speech to text for audio files (rag.ingest.audio)
     timeout: float = 0  # seconds one file (or part of a PDF) may take in its worker process; 0: no limit
     memory_mb: int = 0  # address-space limit of that process; 0: no limit (either limit: parsed in a process)
 
