@@ -30,9 +30,9 @@ _KEY_VARS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "ollam
 
 def translate(exc: BaseException, *, provider: str, model: str, base_url: str | None = None,
               kind: str = "chat") -> Diagnosis:
-    """What ``exc`` raised by ``provider`` means for the user. ``kind`` is "chat" or "embeddings": it picks the
-    config section the fix names (llm.* or embeddings.*)."""
-    section = "llm" if kind == "chat" else "embeddings"
+    """What ``exc`` raised by ``provider`` means for the user. ``kind`` is "chat", "embeddings" or
+    "transcription": it picks the config section the fix names (llm.*, embeddings.*, transcription.*)."""
+    section = "llm" if kind == "chat" else kind
     name = _NAMES.get(provider, provider)
     status = _status_code(exc)
     text = _message(exc)
