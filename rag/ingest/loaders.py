@@ -1,11 +1,11 @@
 """Turn a file's bytes into pages of normalised text, or raise DocumentError with a one-line reason.
 
 ``load_file(data, source, options)`` is the one entry point; it picks the loader by the file's suffix
-(``rag.ingest.pdf``, ``rag.ingest.plaintext``, ``rag.ingest.word``). Loaders are plain top-level functions taking
+(``rag.ingest.pdf``, ``rag.ingest.plaintext``, ``rag.ingest.word``, ``rag.ingest.audio``). Loaders are plain top-level functions taking
 only picklable arguments (bytes, a name, a frozen ``LoadOptions``), so ingestion can run them in worker processes.
 
 What a "page" is depends on the file type; ``page`` is always a 1-based int and ``location`` says what it means
-(empty for PDF pages; "lines 61-120", "section 3: Results" for the others).
+(empty for PDF pages; "lines 61-120", "section 3: Results" for the others; "00:03:12-00:04:05" for audio).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from rag.errors import DocumentError
 from rag.ingest.loading import Loaded, LoadOptions, OnPage
 from rag.ingest.ocr import INSTALL_HINT
 
-SUFFIXES = (".pdf", ".txt", ".md", ".markdown", ".docx")  # the file types ingestion reads
+AUDIO = (".mp3", ".wav", ".m4a", ".ogg", ".webm")  # transcribed (rag.ingest.audio; needs transcription.provider)
+SUFFIXES = (".pdf", ".txt", ".md", ".markdown", ".docx", *AUDIO)  # the file types ingestion reads
 
 Loader = Callable[[bytes, str, LoadOptions, "OnPage | None"], Loaded]
 
@@ -40,6 +41,10 @@ def loader_for(suffix: str) -> Loader:
         from rag.ingest.word import load_docx
 
         return load_docx
+    if suffix in AUDIO:
+        from rag.ingest.audio import load_audio
+
+        return load_audio
     raise DocumentError(f"unsupported file type '{suffix}'", hint=f"supported: {', '.join(sorted(SUFFIXES))}")
 
 
