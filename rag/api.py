@@ -16,6 +16,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from rag.ingest.watch import FolderWatcher
     from rag.providers.chat import ChatModel
     from rag.providers.embeddings import Embedder
+    from rag.providers.transcription import Transcriber
 
 # The answer side (langchain-core's chat models, the providers) is imported when first needed: re-ingesting an
 # unchanged folder reads the manifest and exits without loading it, or Chroma, or a model.
@@ -74,10 +76,12 @@ class Rag:
         self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
         self.ingestor = Ingestor(self.store, self.embedder,
                                  Splitter(settings.ingest.chunk_size, settings.ingest.chunk_overlap),
-                                 LoadOptions.from_settings(settings.ingest))
+                                 replace(LoadOptions.from_settings(settings.ingest),
+                                         transcription=settings.transcription))
         self.uploads = UploadFolder(settings.app.upload_dir, settings.app.max_upload_mb)
         self.previews = Previews(self.uploads.previews)
         self._answerer: Lazy[Answerer] = Lazy(lambda: self._build_answerer(self.settings.llm))
+        self._transcriber: Callable[[], Transcriber] = Lazy(lambda: _build_transcriber(settings))
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Rag:
@@ -175,6 +179,12 @@ class Rag:
         """The checked answer (see ``stream`` for the options)."""
         return self.answerer.ask(question, **options)
 
+    def transcribe(self, audio: str | Path, *, on_retry: Any = None) -> str:
+        """The text spoken in the audio file ``audio`` (a recorded question), by the configured transcription
+        provider; ConfigError with the fix when none is configured."""
+        path = Path(audio)
+        return self._transcriber().transcribe(path.read_bytes(), path.name, on_retry=on_retry).text
+
     # -- models ------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -223,6 +233,12 @@ class Rag:
         from rag.providers.embeddings import build_embedder
 
         return build_embedder(self.settings.embeddings, max_retries=self.settings.llm.max_retries)
+
+
+def _build_transcriber(settings: Settings) -> Transcriber:
+    from rag.providers.transcription import build_transcriber
+
+    return build_transcriber(settings.transcription)
 
 
 def _build_chat(llm: LLMSettings) -> ChatModel:
