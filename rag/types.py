@@ -126,6 +126,20 @@ def plain_text(claims: Sequence[Claim]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """One search the model made through its search tool (``llm.tools``): the query, the documents it was limited
+    to (empty: all), and the numbers of the passages it returned."""
+
+    query: str
+    documents: tuple[str, ...] = ()
+    sources: tuple[int, ...] = ()
+    tool: str = "search_documents"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, "query": self.query, "documents": list(self.documents), "sources": list(self.sources)}
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     claims: tuple[Claim, ...]
     sources: list[Source]
@@ -133,6 +147,7 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     question: str = ""  # the standalone question actually used for retrieval
     cached: bool = False  # answered from the answer cache (llm.cache): no model call, no cost
+    searches: tuple[Search, ...] = ()  # the searches the model made with its tools (llm.tools), in order
 
     @classmethod
     def of_text(cls, text: str, sources: list[Source] | None = None, **kwargs: Any) -> Answer:
@@ -161,6 +176,7 @@ class Answer:
             "refused": self.refused,
             "usage": self.usage.to_json(),
             "cached": self.cached,
+            **({"searches": [s.to_json() for s in self.searches]} if self.searches else {}),
         }
 
 
