@@ -25,6 +25,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _no_credentials(value: str | None) -> str | None:
+    """A provider's base_url must not carry a key: HTTP clients log URLs, and errors name the server."""
+    if value:
+        parts = urlsplit(value.strip())
+        query = parts.query.lower()
+        if parts.username or parts.password or any(word in query for word in ("key=", "token=", "secret=")):
+            raise ValueError("must not hold credentials (user:password@ or a key in the query): put the API key in "
+                             "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), so it stays out of logs and messages")
+    return value
+
+
 class LLMSettings(_Section):
     provider: Literal["llamacpp", "openai", "azure", "ollama"] = "llamacpp"
     model: str | None = None  # None: the provider's default (the bundled GGUF for llamacpp)
@@ -44,6 +55,11 @@ class LLMSettings(_Section):
     tools: bool = False  # let a model that can call tools search the documents itself (rag.answer.tools)
     max_tool_calls: int = Field(4, ge=1, le=20)  # searches it may make before it must answer
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _no_credentials(value)
+
 
 class EmbeddingSettings(_Section):
     provider: Literal["local", "openai", "ollama"] = "local"
@@ -53,6 +69,11 @@ class EmbeddingSettings(_Section):
     timeout: float = Field(60.0, gt=0)  # seconds per request to a remote embedding server
     threads: int | None = Field(None, ge=1)  # threads for the local model; None: all cores
     backend: Literal["onnx", "torch"] = "onnx"  # local model runtime: ONNX Runtime (faster, same vectors) or PyTorch
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _no_credentials(value)
 
 
 class TranscriptionSettings(_Section):
@@ -68,6 +89,11 @@ class TranscriptionSettings(_Section):
     max_retries: int = Field(3, ge=0, le=20)
     max_part_mb: float = Field(24.0, gt=0, le=25)  # a longer file is sent in parts below this size (API: 25 MB)
     passage_seconds: float = Field(60.0, ge=5)  # segments are grouped into passages of about this length
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _no_credentials(value)
 
 
 class StoreSettings(_Section):
