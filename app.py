@@ -1,7 +1,9 @@
 """Serve the web app: ``python app.py [--config PATH] [--port N]``.
 
 Binds 127.0.0.1:7860 unless configured (app.host / app.port). Set RAG_APP_USER and RAG_APP_PASSWORD to require
-a login. The UI itself lives in ui/; this file only loads the config, builds the one Rag object and serves it.
+a login. The same port serves the HTTP API (/api, OpenAI-compatible /v1, docs at /docs; rag/http/), which needs
+RAG_API_TOKEN when app.host is not a loopback address. The UI itself lives in ui/; this file only loads the
+config, builds the one Rag object and serves it.
 """
 
 import argparse

@@ -164,6 +164,19 @@ def test_openai_client_streams_a_korean_answer_and_gets_the_sources_on_the_last_
     assert any(f"[{n}]" in text for n in extra["citations"])
 
 
+@pytest.mark.slow
+def test_a_client_that_leaves_mid_stream_does_not_keep_the_model(client, api, uploaded):
+    stream = client.chat.completions.create(model="rag", max_tokens=200, stream=True,
+                                            messages=[{"role": "user", "content": REACTOR}])
+    words = [c.choices[0].delta.content for c, _ in zip(stream, range(4)) if c.choices and c.choices[0].delta.content]
+    stream.close()
+    assert words
+    # the model is free again: a new answer does not wait for the abandoned one's 200 tokens
+    answer = api.post("/api/ask", json={"question": "When was the Quillon-7 reactor commissioned?", "max_tokens": 8},
+                      timeout=120).json()
+    assert answer["usage"]["completion_tokens"] <= 8 and answer["sources"]
+
+
 def test_openai_refusals_are_normal_answers_streamed_or_not(client, uploaded):
     completion = client.chat.completions.create(model="anything", messages=[{"role": "user", "content": OUT_OF_SCOPE}])
     assert completion.model == "rag" and "documents" in completion.choices[0].message.content
@@ -230,10 +243,11 @@ def test_the_app_does_not_start_on_all_interfaces_without_a_token(tmp_path):
 def test_the_page_and_the_api_are_one_app(rag):
     from ui.app import asgi_app, launch_options
 
-    options = launch_options(rag.settings, environ={})
+    options = launch_options(rag.settings, environ={"RAG_APP_USER": "reader", "RAG_APP_PASSWORD": "pw-8d2f"})
     with ServerThread(asgi_app(rag, options, environ={TOKEN_ENV: TOKEN})) as server:
         page = httpx.get(server.url + "/")
         assert page.status_code == 200 and "<html" in page.text
+        assert httpx.get(server.url + "/config").status_code == 401  # the page's login still guards the page
         assert httpx.get(server.url + "/api/documents").status_code == 401
         listed = httpx.get(server.url + "/api/documents", headers={"Authorization": f"Bearer {TOKEN}"})
         assert listed.status_code == 200 and isinstance(listed.json(), list)
