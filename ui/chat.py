@@ -1,4 +1,5 @@
-"""The chat: streamed answers with citations, follow-up questions, a sources panel per answer, Stop and New chat.
+"""The chat: streamed answers with citations, follow-up questions (typed, or spoken into the microphone and
+transcribed), a sources panel per answer, Stop and New chat.
 
 The answer stream runs in a worker thread (ui.worker) so that retry notices from deep inside the provider reach
 the page between tokens. The streamed text is shown while it arrives, then replaced by the final answer, which
@@ -60,6 +61,10 @@ class ChatPanel:
                                    value="send")
             self.stop = labels.add(gr.Button(t("stop", lang), variant="secondary", scale=1, min_width=90, elem_id="stop"),
                                    value="stop")
+        self.mic = labels.add(
+            gr.Audio(sources=["microphone"], type="filepath", format="wav", label=t("record_question", lang),
+                     elem_id="mic", editable=False),
+            label="record_question")
         with gr.Row():
             self.new_chat = labels.add(gr.Button(t("new_chat", lang), size="sm", scale=0, min_width=120,
                                                  elem_id="new-chat"), value="new_chat")
@@ -81,6 +86,10 @@ class ChatPanel:
         # ignored (Gradio's default for a running event)
         events = [trigger(self.respond, inputs, outputs, concurrency_limit=4, trigger_mode="always_last")
                   for trigger in (self.send.click, self.question.submit)]
+        # a spoken question: transcribed into the question box, then asked like typed text
+        heard = self.mic.stop_recording(self.heard, [self.mic, lang], [self.question, self.mic, self.status],
+                                        concurrency_limit=2)
+        events.append(heard.success(self.respond, inputs, outputs, concurrency_limit=4))
         # Stop and New chat first cancel a running answer, then update the chat, so that no late update of the
         # cancelled stream can overwrite what they show
         self.stop.click(None, None, None, cancels=events, queue=False).then(
@@ -90,11 +99,24 @@ class ChatPanel:
                 self.clear, [lang], [self.chatbot, self.conversation, self.sources, self.status])
         self.chatbot.select(self.select, [self.conversation, lang], [self.conversation, self.sources])
 
+    def heard(self, recording: str | None, lang: str) -> tuple[Any, ...]:
+        """The recorded question as text in the question box (the recording cleared); a message, and no
+        question, when it cannot be transcribed (no provider configured, the provider failed, silence)."""
+        if not recording:
+            return gr.update(), None, ""
+        try:
+            text = self._rag.transcribe(recording).strip()
+        except RagError as exc:
+            return "", None, render.error(exc, lang)
+        except OSError as exc:
+            return "", None, render.notice(str(exc))
+        return text, None, ("" if text else render.notice(t("heard_nothing", lang)))
+
     def respond(self, text: str, conv: Conversation, lang: str, selected: list[str] | None, known: list[str] | None,
                 temperature: float, top_p: float, max_tokens: float, k: float) -> Iterator[tuple[Any, ...]]:
         question = (text or "").strip()
-        if not question:
-            yield gr.update(), gr.update(), conv, gr.update(), ""
+        if not question:  # (the status may hold why a recording gave no question: keep it)
+            yield gr.update(), gr.update(), conv, gr.update(), gr.update()
             return
         conv.messages = [*conv.messages, {"role": "user", "content": render.esc(question)},
                          {"role": "assistant", "content": render.status_line(t("searching", lang))}]
@@ -175,7 +197,8 @@ class ChatPanel:
         answer, question = conv.answers[conv.shown]
         views = self._views.build(answer, previews=previews)
         return render.sources_panel(views, question, str(conv.shown), lang, refused=answer.refused,
-                                    searched=answer.question, several=len(conv.answers) > 1)
+                                    searched=answer.question, several=len(conv.answers) > 1,
+                                    searches=answer.searches)
 
     def sources_html(self, conv: Conversation, lang: str) -> str:
         return self._panel(conv, lang)

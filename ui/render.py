@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rag import RagError, highlight_terms
-from rag.types import Answer, Claim, DocumentInfo, Usage
+from rag.types import Answer, Claim, DocumentInfo, Search, Usage
 from ui.i18n import TEXT, t
 
 
@@ -93,7 +93,7 @@ def answer(ans: Answer, anchor: str, model: str, lang: str, original_question: s
                 f"{_claims(ans.claims, anchor)}{footer}</div>")
     cited = ans.cited() or ans.sources
     refs = " ".join(f'<a class="cite" href="#src-{anchor}-{s.n}">[{s.n}]</a> {esc(s.hit.source)}, '
-                    f'{esc(t("page", lang, page=s.hit.page))}' for s in cited)
+                    f'{esc(s.hit.location or t("page", lang, page=s.hit.page))}' for s in cited)
     return (f'<div class="answer grounded">{_claims(ans.claims, anchor)}'
             f'<div class="answer-refs">{refs}</div>{footer}</div>')
 
@@ -131,19 +131,25 @@ class SourceView:
     open_url: str = ""  # the PDF at that page (or the page image when the PDF is not served)
     opens_pdf: bool = False
     missing_path: str = ""  # the document's file is gone: no preview
+    location: str = ""  # what the page number means for non-PDF files ("lines 61-120", "00:03:12-00:04:05")
+    audio_url: str = ""  # an audio file's passage: the file, played from the passage's start (#t=seconds)
 
 
 def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang: str, *, refused: bool = False,
-                  searched: str = "", several: bool = False) -> str:
+                  searched: str = "", several: bool = False, searches: Sequence[Search] = ()) -> str:
     """The passages behind one answer to ``question``; words of the question and of the question actually
     ``searched`` (a follow-up rewritten with its context) are highlighted in them. ``several``: the chat holds
-    other answers, which the user can click to see theirs."""
+    other answers, which the user can click to see theirs. ``searches``: the searches the model made with its
+    search tool, listed above the passages."""
     if not question:
         return f'<div class="sources empty">{esc(t("sources_empty", lang))}</div>'
     head = f'<div class="sources-head">{esc(t("sources_for", lang, question=question))}</div>'
     if several:
         head += f'<div class="muted small">{esc(t("sources_pick", lang))}</div>'
     words = f"{question} {searched}" if searched and searched != question else question
+    if searches:
+        head += _searches(searches, anchor, lang)
+        words = " ".join([words, *(s.query for s in searches)])
     if not views:
         return f'<div class="sources">{head}<p class="muted">{esc(t("sources_none", lang))}</p></div>'
     cited = [v for v in views if v.cited]
@@ -158,8 +164,19 @@ def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang:
     return f'<div class="sources">{head}{body}</div>'
 
 
+def _searches(searches: Sequence[Search], anchor: str, lang: str) -> str:
+    items = []
+    for s in searches:
+        where = ", ".join(s.documents) if s.documents else t("all_documents", lang)
+        found = " ".join(f'<a class="cite" href="#src-{anchor}-{n}">[{n}]</a>' for n in s.sources)
+        items.append(f'<li><q>{esc(s.query)}</q> <span class="muted small">({esc(where)})</span> '
+                     f'{found or esc(t("search_found_none", lang))}</li>')
+    return (f'<details class="searches" open><summary>{esc(t("searches", lang, n=len(searches)))}</summary>'
+            f'<ol>{"".join(items)}</ol></details>')
+
+
 def _card(v: SourceView, question: str, anchor: str, lang: str) -> str:
-    badges = [esc(t("page", lang, page=v.page)), esc(t("score", lang, score=v.score))]
+    badges = [esc(v.location or t("page", lang, page=v.page)), esc(t("score", lang, score=v.score))]
     if v.ocr:
         badges.append(esc(t("ocr", lang)))
     if v.cited:
@@ -177,6 +194,9 @@ def _card(v: SourceView, question: str, anchor: str, lang: str) -> str:
         body = (f'<div class="src-body"><a class="src-preview" href="{esc(v.open_url or v.image_url)}" target="_blank" '
                 f'rel="noopener"><img src="{esc(v.image_url)}" alt="{alt}" loading="lazy"></a>'
                 f'<div>{passage}{note}</div></div>')
+    elif v.audio_url:
+        body = (f'{passage}<audio class="src-audio" controls preload="none" src="{esc(v.audio_url)}" '
+                f'aria-label="{esc(t("play_from", lang, time=v.location, name=v.source))}"></audio>')
     elif v.missing_path:
         body = f'{passage}<div class="muted small">{esc(t("no_preview", lang, path=v.missing_path))}</div>'
     else:

@@ -1,9 +1,11 @@
 """Turn an answer's sources into what the sources panel shows: passage, score, a preview of the cited page with
-the passage marked (``Rag.preview``), and a link that opens the PDF at that page through Gradio's file route."""
+the passage marked (``Rag.preview``), and a link that opens the PDF at that page through Gradio's file route; for
+a passage of an audio file, a player that starts at the passage's time."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +17,8 @@ from ui.render import SourceView
 logger = logging.getLogger(__name__)
 
 FILE_ROUTE = "gradio_api/file="  # relative, so the app also works under a root path
+AUDIO = (".mp3", ".wav", ".m4a", ".ogg", ".webm")
+_TIME_RANGE = re.compile(r"^(\d+):(\d\d):(\d\d)-")  # the location of a passage of an audio file
 
 
 def file_url(path: Path) -> str:
@@ -39,13 +43,16 @@ class SourceViews:
         for source in answer.sources:
             hit = source.hit
             view = SourceView(n=source.n, source=hit.source, page=hit.page, score=hit.score, text=hit.text,
-                              cited=source.n in cited, ocr=hit.ocr)
+                              cited=source.n in cited, ocr=hit.ocr, location=hit.location)
             info = self._rag.document(hit.source)
             path = Path(info.path) if info is not None and info.path else None
             if path is not None and not path.is_file():
                 view = _replace(view, missing_path=str(path))
             elif path is not None and previews and path.suffix.lower() == ".pdf":
                 view = self._with_preview(view, path, hit.text, hit.doc_id)
+            elif path is not None and path.suffix.lower() in AUDIO and self.serves(path):
+                start = start_seconds(hit.location)
+                view = _replace(view, audio_url=file_url(path) + (f"#t={start}" if start is not None else ""))
             views.append(view)
         return views
 
@@ -60,6 +67,15 @@ class SourceViews:
             return _replace(view, image_url=image, located=preview.located,
                             open_url=f"{file_url(path)}#page={view.page}", opens_pdf=True)
         return _replace(view, image_url=image, located=preview.located, open_url=image)
+
+
+def start_seconds(location: str) -> int | None:
+    """Where a passage of an audio file starts ("00:03:12-00:04:05" -> 192), or None."""
+    match = _TIME_RANGE.match(location or "")
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(g) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def _replace(view: SourceView, **changes: object) -> SourceView:

@@ -227,17 +227,19 @@ def _ffmpeg_parts(command: str, data: bytes, filename: str, limit: int) -> list[
 class Transcriber:
     """A transcription model from the registry: parts, retries with backoff, translated errors."""
 
-    def __init__(self, provider: str, backend: TranscriptionBackend, *, retry: RetryPolicy, max_part_bytes: int) -> None:
+    def __init__(self, provider: str, backend: TranscriptionBackend, *, retry: RetryPolicy, max_part_bytes: int,
+                 ffmpeg: str | None = "auto") -> None:
         self.provider = provider
         self.name = backend.name
         self.base_url = backend.base_url
         self._backend = backend
         self._retry = retry
         self._limit = max_part_bytes
+        self._ffmpeg = ffmpeg
 
     def transcribe(self, data: bytes, filename: str, *, on_retry: OnRetry | None = None) -> Transcript:
         """The transcript of the audio ``data`` (the file named ``filename``), segment times from its start."""
-        parts = split_audio(data, filename, self._limit) if self._backend.remote else [Part(data, filename)]
+        parts = split_audio(data, filename, self._limit, ffmpeg=self._ffmpeg) if self._backend.remote else [Part(data, filename)]
         if len(parts) > 1:
             logger.info("%s: %d bytes sent in %d parts", filename, len(data), len(parts))
         texts, segments, language, end = [], [], "", 0.0
@@ -252,12 +254,14 @@ class Transcriber:
 
 
 def build_transcriber(settings: TranscriptionSettings, *,
-                      sleep: Callable[[float], None] = time.sleep) -> Transcriber:
-    """The configured transcriber (ConfigError with the fix when none is configured)."""
+                      sleep: Callable[[float], None] = time.sleep, ffmpeg: str | None = "auto") -> Transcriber:
+    """The configured transcriber (ConfigError with the fix when none is configured). ``ffmpeg``: the command
+    that cuts long files ("auto": found on the PATH; None: WAV files only, by frames)."""
     from rag.providers.errors import translate
 
     backend = TRANSCRIPTION.get(settings.provider)(settings)
     retry = RetryPolicy(max_retries=settings.max_retries if backend.remote else 0, sleep=sleep,
                         translate=lambda exc: translate(exc, provider=settings.provider, model=backend.name,
                                                         base_url=backend.base_url, kind="transcription"))
-    return Transcriber(settings.provider, backend, retry=retry, max_part_bytes=int(settings.max_part_mb * 1024 * 1024))
+    return Transcriber(settings.provider, backend, retry=retry, max_part_bytes=int(settings.max_part_mb * 1024 * 1024),
+                       ffmpeg=ffmpeg)
