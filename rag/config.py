@@ -125,6 +125,7 @@ class IngestSettings(_Section):
     pdf_tables: bool = True  # PDF text in layout mode with tables as header-led rows (rag/tables.py; docs/EVAL.md)
     file_timeout: float = Field(1800, ge=0)  # seconds to parse one file in its worker process; 0: no limit
     file_memory_mb: int = Field(2048, ge=0)  # address-space limit of that process (RLIMIT_AS); 0: no limit
+    file_max_chunks: int = Field(50_000, ge=0)  # passages one file may give (embedding time); 0: no limit
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -31,11 +31,12 @@ class LoadOptions:
     transcription: TranscriptionSettings | None = None  # speech to text for audio files (rag.ingest.audio)
     timeout: float = 0  # seconds one file (or part of a PDF) may take in its worker process; 0: no limit
     memory_mb: int = 0  # address-space limit of that process; 0: no limit (either limit: parsed in a process)
+    max_chunks: int = 0  # passages one file may give (they are all embedded); 0: no limit
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
         return cls(ocr=ingest.ocr, ocr_languages=ingest.ocr_languages, pdf_tables=ingest.pdf_tables,
-                   timeout=ingest.file_timeout, memory_mb=ingest.file_memory_mb)
+                   timeout=ingest.file_timeout, memory_mb=ingest.file_memory_mb, max_chunks=ingest.file_max_chunks)
 
     @property
     def limited(self) -> bool:

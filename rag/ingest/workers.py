@@ -68,14 +68,17 @@ class Parsed:
 def parse(data: bytes, source: str, doc_id: str, options: LoadOptions, splitter: Splitter, path: str = "",
           on_page: OnPage | None = None) -> Parsed:
     """Parse one file's bytes in this thread."""
-    return finish(load_file(data, source, options, on_page), source, doc_id, splitter, path)
+    return finish(load_file(data, source, options, on_page), source, doc_id, splitter, path, options.max_chunks)
 
 
-def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: str = "") -> Parsed:
-    """Chunks of a file's pages, with their search texts and keyword terms."""
+def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: str = "", max_chunks: int = 0) -> Parsed:
+    """Chunks of a file's pages, with their search texts and keyword terms (at most ``max_chunks``, if set)."""
     chunks = splitter.split(loaded.pages, doc_id)
     if not chunks:
         raise DocumentError("no text found in the file", hint="check that the file is not empty")
+    if max_chunks and len(chunks) > max_chunks:
+        raise DocumentError(f"the file gives {len(chunks):,} passages; the limit is {max_chunks:,} per file",
+                            hint="split the file, or raise ingest.file_max_chunks")
     texts = [search_text(c) for c in chunks]
     return Parsed(source, doc_id, loaded.pages, chunks, texts, [tokenize(t) for t in texts], path, loaded.warnings)
 
@@ -306,7 +309,7 @@ class ParsePool:
                     return
             try:
                 loaded = join_parts([part.result() for part in parts], self._options)
-                result.set_result(finish(loaded, source, doc_id, self._splitter, str(path)))
+                result.set_result(finish(loaded, source, doc_id, self._splitter, str(path), self._options.max_chunks))
             except Exception as exc:  # noqa: BLE001 - handed to the caller as it is
                 result.set_exception(exc)
 
