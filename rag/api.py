@@ -227,7 +227,7 @@ class Rag:
         from rag.answer.cache import AnswerCache
 
         cache = AnswerCache.in_store(self.settings.store.path) if llm.cache else None
-        return Answerer(self.retriever, self.chat, self.settings.retrieval, llm, cache)
+        return Answerer(self.retriever, self.chat, self.settings.retrieval, llm, cache, documents=self.store.documents)
 
     def _build_embedder(self) -> Embedder:
         from rag.providers.embeddings import build_embedder

@@ -167,6 +167,9 @@ def sources_panel(views: Sequence[SourceView], question: str, anchor: str, lang:
 def _searches(searches: Sequence[Search], anchor: str, lang: str) -> str:
     items = []
     for s in searches:
+        if not s.query:  # list_documents
+            items.append(f'<li><code>{esc(s.tool)}()</code></li>')
+            continue
         where = ", ".join(s.documents) if s.documents else t("all_documents", lang)
         found = " ".join(f'<a class="cite" href="#src-{anchor}-{n}">[{n}]</a>' for n in s.sources)
         items.append(f'<li><q>{esc(s.query)}</q> <span class="muted small">({esc(where)})</span> '

@@ -6,6 +6,11 @@
     -> numbered passages that fit the context window -> prompt -> the model's text, streamed (or cached)
     -> claims with checked citations (rag.answer.grounding); a refusal when the model says it does not know or
        nothing it said is supported and nothing can be quoted (``checked``)
+
+With ``llm.tools`` and a model whose API can call tools, the model searches instead (``_with_tools``): it calls
+``search_documents``/``list_documents`` (rag.answer.tools) up to ``llm.max_tool_calls`` times, every passage
+returned is numbered, and its answer is checked the same way; at the limit it answers from the standard prompt
+over all those passages. A model that never searches, or whose server refuses tools, gets the flow above.
 """
 
 from __future__ import annotations
@@ -15,18 +20,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from rag.answer import prompts
+from rag.answer import prompts, tools
 from rag.answer.cache import AnswerCache
 from rag.answer.followups import Turn, condense
 from rag.answer.grounding import Grounder
+from rag.answer.tools import SCHEMAS, ToolSession
 from rag.config import LLMSettings, RetrievalSettings
+from rag.errors import ProviderError
 from rag.providers.chat import ChatModel
 from rag.providers.retry import OnRetry
 from rag.search.retrieval import Retriever
 from rag.text import estimate_tokens, language
-from rag.types import Answer, Done, Event, Hit, Retrieved, Source, Token, Usage
+from rag.types import Answer, DocumentInfo, Done, Event, Hit, Retrieved, Source, Token, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +49,11 @@ class _Reply:
 
 class Answerer:
     def __init__(self, retriever: Retriever, chat: Callable[[], ChatModel], retrieval: RetrievalSettings,
-                 llm: LLMSettings, cache: AnswerCache | None = None) -> None:
+                 llm: LLMSettings, cache: AnswerCache | None = None,
+                 documents: Callable[[], list[DocumentInfo]] | None = None) -> None:
+        """``documents``: the documents in the store, for the model's list_documents tool (``llm.tools``)."""
         self._retriever = retriever
+        self._documents = documents or (lambda: [])
         self._chat = chat
         self._retrieval = retrieval
         self._llm = llm
@@ -62,6 +72,10 @@ class Answerer:
         if history:
             standalone, usage = condense(self._chat(), question, history, on_retry=on_retry)
         lang = language(question)
+        if self._llm.tools and self._chat().supports_tools:
+            answered = yield from self._with_tools(standalone, lang, usage, k, sources, params, on_retry)
+            if answered:
+                return
         hits = self._retriever.search(standalone, k=k, sources=sources)
         refusal = self.refusal(standalone, hits, lang)
         if refusal is not None:
@@ -73,6 +87,58 @@ class Answerer:
         reply = yield from self._generate(prompts.messages(standalone, numbered), params, on_retry)
         answer = self.checked(reply.text, standalone, numbered, lang)
         yield Done(replace(answer, usage=usage + reply.usage, question=standalone, cached=reply.cached))
+
+    def _with_tools(self, question: str, lang: str, usage: Usage, k: int | None, sources: Iterable[str] | None,
+                    params: dict[str, Any] | None, on_retry: OnRetry | None) -> Iterator[Event]:
+        """The model searches with its tools, then answers; returns False (nothing yielded) when the single-search
+        flow should answer instead: the server refuses tools, or the model answered without searching."""
+        chat = self._chat()
+        max_tokens = (params or {}).get("max_tokens") or self._llm.max_tokens
+        budget = self._llm.context_window - max_tokens - estimate_tokens(prompts.SYSTEM + question) - 256
+        session = ToolSession(self._retriever, self._documents, k=k or self._retrieval.k,
+                              allowed=None if sources is None else list(sources), budget=budget)
+        messages: list[BaseMessage] = [SystemMessage(tools.SYSTEM), HumanMessage(question)]
+        calls, text = 0, None
+        while calls < self._llm.max_tool_calls:
+            try:
+                message, cost = chat.call_tools(messages, SCHEMAS, params=params, on_retry=on_retry)
+            except ProviderError as exc:
+                if calls or "tool" not in exc.message.lower():
+                    raise
+                logger.info("%s refused tools (%s); answering with a single search", chat.name, exc.message)
+                return False
+            usage = usage + cost
+            if not message.tool_calls:
+                text = message.content if isinstance(message.content, str) else ""
+                break
+            messages.append(message)
+            for call in message.tool_calls:  # every call is answered (the API requires it), within the limit
+                if calls < self._llm.max_tool_calls:
+                    calls += 1
+                    result = session.run(call["name"], call.get("args"))
+                    yield Retrieved(list(session.numbered), question)
+                else:
+                    result = "The search limit is reached: answer with the passages you have."
+                messages.append(ToolMessage(result, tool_call_id=call.get("id") or call["name"]))
+        if not any(s.tool == tools.SEARCH for s in session.searches):
+            return False  # it never searched: an answer must rest on passages, so search for it
+        numbered = session.numbered
+        searches = tuple(session.searches)
+        if not numbered:
+            yield Retrieved([], question)
+            refusal = self.refusal(question, [], lang)
+            yield Done(replace(refusal, usage=usage, question=question, searches=searches))
+            return True
+        yield Retrieved(numbered, question)
+        if text is None:  # the limit was reached: answer from all the passages found, with the standard prompt
+            reply = yield from self._generate(prompts.messages(question, numbered), params, on_retry)
+            text, usage, cached = reply.text, usage + reply.usage, reply.cached
+        else:
+            yield Token(text)
+            cached = False
+        answer = self.checked(text, question, numbered, lang)
+        yield Done(replace(answer, usage=usage, question=question, cached=cached, searches=searches))
+        return True
 
     # -- the steps ---------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from rag.config import LLMSettings
 from rag.errors import ConfigError
@@ -32,13 +32,15 @@ def _same_names(params: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ChatBackend:
     """What a factory builds: the LangChain model, the name to show and price, how per-request parameters
-    become fields of the model, and (where the API has it) how to list the models the server offers."""
+    become fields of the model, (where the API has it) how to list the models the server offers, and whether the
+    API lets the model call tools (``bind_tools``)."""
 
     model: BaseChatModel
     name: str
     base_url: str | None = None
     fields: Callable[[dict[str, Any]], dict[str, Any]] = _same_names
     list_models: Callable[[], list[str]] | None = field(default=None, repr=False)
+    tools: bool = False
 
 
 ChatFactory = Callable[[LLMSettings], ChatBackend]
@@ -80,7 +82,7 @@ def _openai(s: LLMSettings) -> ChatBackend:
     def list_models() -> list[str]:
         return [m.id for m in model.root_client.models.list()]
 
-    return ChatBackend(model, name, s.base_url, fields, list_models)
+    return ChatBackend(model, name, s.base_url, fields, list_models, tools=True)
 
 
 @CHAT.register("azure")
@@ -99,7 +101,7 @@ def _azure(s: LLMSettings) -> ChatBackend:
                                    temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                    timeout=s.timeout, max_retries=0, stream_usage=True)
     # Priced by the model behind the deployment when llm.model names it, else by the deployment's name.
-    return ChatBackend(model, s.model or deployment, endpoint)
+    return ChatBackend(model, s.model or deployment, endpoint, tools=True)
 
 
 @CHAT.register("ollama")
@@ -118,7 +120,7 @@ def _ollama(s: LLMSettings) -> ChatBackend:
         client = require("ollama", "ollama").Client(host=base_url, timeout=s.timeout)
         return [m.model for m in client.list().models if m.model]
 
-    return ChatBackend(model, name, base_url, fields, list_models)
+    return ChatBackend(model, name, base_url, fields, list_models, tools=True)
 
 
 def price_for(model: str, prices: dict[str, tuple[float, float]] | None) -> tuple[float, float] | None:
@@ -203,6 +205,21 @@ class ChatModel:
             else:
                 parts.append(item)
         return "".join(parts), usage
+
+    @property
+    def supports_tools(self) -> bool:
+        """The provider's API lets the model call tools (openai, azure, ollama; not the bundled llama.cpp)."""
+        return self._backend.tools
+
+    def call_tools(self, messages: list[BaseMessage], tools: list[dict[str, Any]], *,
+                   params: dict[str, Any] | None = None, on_retry: OnRetry | None = None) -> tuple[AIMessage, Usage]:
+        """One turn of a model that may call ``tools`` (OpenAI function schemas): its message (``tool_calls``
+        and/or text, not streamed) and what it cost. Retried and translated like ``stream``."""
+        model = self._configured(params).bind_tools(tools)
+        message = self._retry.call(lambda: model.invoke(messages), on_retry=on_retry)
+        meta = {k: int((message.usage_metadata or {}).get(k) or 0) for k in ("input_tokens", "output_tokens")}
+        text = message.content if isinstance(message.content, str) else ""
+        return message, self._usage(messages, meta, text)
 
     def list_models(self) -> list[str] | None:
         """Models the server offers (None when the provider cannot list them). Errors are translated."""
