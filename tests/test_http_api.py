@@ -165,15 +165,15 @@ def test_openai_client_streams_a_korean_answer_and_gets_the_sources_on_the_last_
 
 
 @pytest.mark.slow
-def test_a_client_that_leaves_mid_stream_does_not_keep_the_model(client, api, uploaded):
-    stream = client.chat.completions.create(model="rag", max_tokens=200, stream=True,
-                                            messages=[{"role": "user", "content": REACTOR}])
-    words = [c.choices[0].delta.content for c, _ in zip(stream, range(4)) if c.choices and c.choices[0].delta.content]
-    stream.close()
-    assert words
+def test_a_client_that_leaves_mid_stream_does_not_keep_the_model(api, uploaded):
+    body = {"question": REACTOR, "stream": True, "k": 1, "max_tokens": 200}
+    with api.stream("POST", "/api/ask", json=body) as response:
+        for line in response.iter_lines():
+            if line == "event: token":
+                break  # and hang up while the model writes
     # the model is free again: a new answer does not wait for the abandoned one's 200 tokens
-    answer = api.post("/api/ask", json={"question": "When was the Quillon-7 reactor commissioned?", "max_tokens": 8},
-                      timeout=120).json()
+    answer = api.post("/api/ask", json={"question": "When was the Quillon-7 reactor commissioned?", "k": 1,
+                                        "max_tokens": 8}, timeout=120).json()
     assert answer["usage"]["completion_tokens"] <= 8 and answer["sources"]
 
 
