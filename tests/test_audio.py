@@ -225,3 +225,26 @@ def test_uploaded_audio_is_found_cited_and_played_from_its_moment(make_rag, serv
     html = render.sources_panel(views, "When?", "3", "en")
     assert f'src="{view.audio_url}"' in html and "<audio" in html and view.location in html
     assert view.location in render.answer(answer, "3", "", "en")
+
+
+def test_a_spoken_question_is_transcribed_into_the_question_box(make_rag, server, speech, requests, tmp_path):
+    import gradio as gr
+
+    from ui.chat import ChatPanel
+    from ui.i18n import Labels
+    from ui.sources import SourceViews
+
+    recording = tmp_path / "question.wav"
+    recording.write_bytes(speech["ko"][0])
+    rag = make_rag(audio_settings(tmp_path, server))
+    with gr.Blocks():
+        panel = ChatPanel(rag, SourceViews(rag, []), Labels())
+    assert panel.heard(str(recording), "ko") == (" ".join(KOREAN), None, "")
+    assert requests[0]["data"] == speech["ko"][0]
+
+    unconfigured = make_rag()
+    with gr.Blocks():
+        panel = ChatPanel(unconfigured, SourceViews(unconfigured, []), Labels())
+    text, cleared, status = panel.heard(str(recording), "en")
+    assert text == "" and cleared is None
+    assert "no transcription provider is configured" in status and "transcription.base_url" in status
