@@ -191,15 +191,14 @@ class Store:
                     self._token = token
                     self._pending = True
             if self._keyword is not None and (first or (self._keyword_ready and self._pending)):
-                self._pending = not self._sync_keyword_index()
-                self._keyword_ready = True
-                if self._pending:
-                    self._token = None  # read the catalog again on the next check
+                self._sync_keyword_index()
+                self._keyword_ready, self._pending = True, False
 
     def _sync_keyword_index(self) -> bool:
         """Drop documents the catalog no longer names (or names in another version) from the keyword index and
-        add the current chunks of new or changed ones. False when some document's chunks were not all found
-        (a writer is in the middle of changing it): those are tried again on the next check."""
+        add the current chunks of new or changed ones. A document whose chunks are not all there (a writer is
+        in the middle of changing it) is left out, and read again when the token next changes: that writer
+        changes it when done. False when some document was left out."""
         assert self._keyword is not None
         gone = {s for s, info in self._indexed.items() if self._documents.get(s) != info}
         wanted = {s: info for s, info in self._documents.items() if self._indexed.get(s) != info}
@@ -218,7 +217,9 @@ class Store:
         complete = True
         for source, chunks in found.items():
             if len(chunks) < wanted[source].chunks:
-                complete = False  # not all there yet: leave it out, try again
+                logger.info("'%s': %d of %d chunks found; reading it again after the next change", source,
+                            len(chunks), wanted[source].chunks)
+                complete = False
                 continue
             self._add_keywords(chunks)
             self._indexed[source] = wanted[source]
