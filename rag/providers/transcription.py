@@ -1,7 +1,7 @@
-"""Speech to text: transcription providers (openai, azure, local; any server with OpenAI's
-``/v1/audio/transcriptions`` through ``transcription.base_url``) behind one registry, and ``Transcriber``: one path
-for all of them that sends a long file in parts within the API's size limit, asks for segment timestamps
-(``verbose_json``), shifts each part's times by where the part starts, and retries like chat.
+"""Speech to text: transcription providers (openai, azure, and any server with OpenAI's /v1/audio/transcriptions
+through ``transcription.base_url``; local: the bundled Whisper base on faster-whisper) behind one registry, and
+``Transcriber``: one path for all of them that sends a long file in parts within the API's size limit, asks for
+segment timestamps (``verbose_json``), shifts each part's times by where the part starts, and retries like chat.
 
 Parts: with ``ffmpeg`` on the PATH any audio file is re-encoded to mono MP3 and cut into parts of a length that
 fits the limit (ffmpeg's segment muxer, which also reports where each part starts); without it, a WAV file is
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import TranscriptionSettings
-from rag.errors import ConfigError, DocumentError
+from rag.errors import ConfigError, DocumentError, MissingDependencyError
 from rag.providers.registry import Registry, require
 from rag.providers.retry import OnRetry, RetryPolicy
 
@@ -36,7 +36,8 @@ MP3_KBPS = 48  # parts made by ffmpeg: mono MP3 at this bitrate (plenty for spee
 NOT_CONFIGURED_HINT = ("set transcription.provider: openai (key in OPENAI_API_KEY) or azure "
                        "(AZURE_OPENAI_API_KEY, transcription.base_url, transcription.deployment); for any server "
                        "with OpenAI's /v1/audio/transcriptions (a local whisper server) set transcription.provider: "
-                       "openai and transcription.base_url: http://host:port/v1")
+                       "openai and transcription.base_url: http://host:port/v1; offline: transcription.provider: local "
+                       "(the bundled Whisper base, pip install -e '.[speech]')")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +118,31 @@ def _azure(s: TranscriptionSettings) -> TranscriptionBackend:
 
 @TRANSCRIPTION.register("local")
 def _local(s: TranscriptionSettings) -> TranscriptionBackend:
-    """Whisper on this machine through faster-whisper (CTranslate2), from a model folder: transcription.model."""
-    if not s.model or not os.path.isdir(s.model):
-        raise ConfigError("the local transcription provider needs a faster-whisper model folder in transcription.model",
-                          hint="no speech model ships with this project (none on PyPI runs Korean and English "
-                               "offline in a small wheel); " + NOT_CONFIGURED_HINT)
-    module = require("faster_whisper", "faster-whisper")
-    model = module.WhisperModel(s.model, device="cpu", compute_type="int8")
+    """Whisper on this machine through faster-whisper (CTranslate2): the bundled whisper-base when
+    transcription.model is empty (rag.providers.bundled_whisper), or a faster-whisper model folder."""
+    from rag.providers import bundled_whisper
+
+    module = require("faster_whisper", "faster-whisper", extra="speech")
+    if s.model in (None, bundled_whisper.NAME):
+        try:
+            path, name = bundled_whisper.folder(), bundled_whisper.NAME
+        except MissingDependencyError as exc:
+            raise MissingDependencyError(exc.message, hint="install the bundled speech model with: "
+                                                           "pip install -e '.[speech]'") from None
+    elif os.path.isdir(s.model):
+        path, name = s.model, os.path.basename(os.path.normpath(s.model))
+    else:
+        raise ConfigError(f"transcription.model '{s.model}' is not a faster-whisper model folder",
+                          hint=f"leave it empty for the bundled {bundled_whisper.NAME} (pip install -e '.[speech]'), or "
+                               "point it at a folder holding model.bin, config.json and tokenizer.json")
+    model = module.WhisperModel(path, device="cpu", compute_type="int8")
 
     def transcribe(part: Part) -> Transcript:
-        segments, info = model.transcribe(io.BytesIO(part.data), language=s.language, vad_filter=False)
-        found = tuple(Segment(float(x.start), float(x.end), x.text.strip()) for x in segments)
-        return Transcript(" ".join(x.text for x in found).strip(), found, info.language, float(info.duration))
+        segments, info = model.transcribe(io.BytesIO(part.data), language=s.language)
+        found = tuple(Segment(float(x.start), float(x.end), x.text.strip()) for x in segments if x.text.strip())
+        return Transcript(" ".join(x.text for x in found), found, info.language, float(info.duration))
 
-    return TranscriptionBackend(transcribe, os.path.basename(os.path.normpath(s.model)), remote=False)
+    return TranscriptionBackend(transcribe, name, remote=False)
 
 
 def _verbose(client: Any, model: str, part: Part, language: str | None) -> Transcript:
