@@ -187,3 +187,18 @@ def test_the_sources_panel_lists_the_searches():
                                                               Search("", (), (), tool="list_documents")])
     assert "&lt;b&gt;reactor&lt;/b&gt;" in html and 'href="#src-2-1"' in html and ZORBLAX in html
     assert "Searches the model made (2)" in html
+
+
+def test_the_cli_prints_the_searches_and_the_json_holds_them(rag, script, monkeypatch, capsys):
+    from rag.cli import main
+
+    for key, value in {"RAG_STORE__PATH": str(rag.settings.store.path), "RAG_LLM__PROVIDER": "openai",
+                       "RAG_LLM__BASE_URL": rag.settings.llm.base_url, "RAG_LLM__MODEL": "tool-model",
+                       "RAG_LLM__TOOLS": "true"}.items():
+        monkeypatch.setenv(key, value)
+    script += [calls(("search_documents", {"query": "Quillon-7 reactor output", "documents": [ZORBLAX]})),
+               citing("418 megawatts")]
+    assert main(["ask", "How much power does the Quillon-7 reactor produce?"]) == 0
+    out = capsys.readouterr().out
+    assert "Searches:\n  search_documents('Quillon-7 reactor output') in zorblax-review.pdf: [1]" in out
+    assert "[1] zorblax-review.pdf, page 3" in out

@@ -136,7 +136,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"# {query}")
         for rank, hit in enumerate(hits, start=1):
             snippet = " ".join(hit.text.split())[:200]
-            print(f"{rank}. {hit.source}, page {hit.page} (score {hit.score:.3f})\n   {snippet}")
+            print(f"{rank}. {hit.source}, {hit.location or f'page {hit.page}'} (score {hit.score:.3f})\n   {snippet}")
         if not hits:
             print("(no results)")
     return EXIT_OK
@@ -163,10 +163,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
     if answer.text != "".join(streamed).strip():  # refusal, or citations repaired after streaming
         print(("\nchecked: " if streamed else "") + answer.text)
+    if answer.searches:
+        print("\nSearches:")
+        for search in answer.searches:
+            where = f" in {', '.join(search.documents)}" if search.documents else ""
+            found = " ".join(f"[{n}]" for n in search.sources) or "-"
+            print(f"  {search.tool}({search.query!r}){where}: {found}" if search.query else f"  {search.tool}()")
     if answer.sources:
         print("\nSources:")
         for source in answer.sources:
-            print(f"  [{source.n}] {source.hit.source}, page {source.hit.page} (score {source.hit.score:.3f})")
+            where = source.hit.location or f"page {source.hit.page}"
+            print(f"  [{source.n}] {source.hit.source}, {where} (score {source.hit.score:.3f})")
     usage = answer.usage
     cost = f", ~${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
     note = " (estimated)" if usage.estimated else ""
@@ -349,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def ingest_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python ingest.py",
-                                     description="Add PDFs, .txt, .md and .docx files (or folders) to the store.")
+                                     description="Add PDFs, .txt, .md, .docx and audio files (or folders) to the "
+                                                 "store.")
     _ingest_arguments(parser)
     _common(parser)
     parser.set_defaults(func=cmd_ingest)
