@@ -38,6 +38,7 @@ from rag.types import Chunk, Page
 logger = logging.getLogger(__name__)
 
 OnFilePage = Callable[[str, int, int], None]  # (source, pages done, pages in the file)
+STARTUP = 300  # seconds a worker process may take to start (not counted in ingest.file_timeout)
 SPLIT_PAGES = 40  # a PDF of at least twice this many pages is parsed in parts, one per worker process
 
 
@@ -127,6 +128,7 @@ def _serve(jobs: Any, pages: Any, options: LoadOptions, splitter: Splitter) -> N
     if limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # inherited by Tesseract, which OCR starts
     _worker.update(options=options, splitter=splitter, pages=pages)
+    jobs.send("ready")  # started: the time limit of a job does not include starting a process on a busy machine
     while (job := jobs.recv()) is not None:
         fn, args = job
         value = fn(*args)
@@ -150,10 +152,20 @@ class _Worker:
         self.process.start()
         theirs.close()
         self.usable = True
+        self.started = False
+
+    def _start(self) -> bool:
+        """Wait for the process to be ready (at most STARTUP seconds); False when it died or hung."""
+        if not self.started:
+            self.started = self.jobs.poll(STARTUP) and self.jobs.recv() == "ready"
+        return self.started
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Any:
         """The job's value (or ``_Raised``); ``_Died`` when the process died; None past ``timeout`` (killed)."""
         try:
+            if not self._start():
+                self.stop()
+                return _Died(self.process.exitcode)
             self.jobs.send((fn, args))
             if not self.jobs.poll(timeout):
                 self.stop()
