@@ -37,11 +37,16 @@ def rag(server, corpus, embedder, tmp_path_factory) -> Rag:
     return rag
 
 
+@pytest.fixture(scope="module")
+def openai_llm(rag) -> LLMSettings:
+    return rag.settings.llm
+
+
 @pytest.fixture
-def script(server, rag) -> list:
+def script(server, rag, openai_llm) -> list:
     server.app.state.requests.clear()
     server.app.state.script.clear()
-    rag.use_llm(rag.settings.llm.model_copy(update={"tools": True, "max_tool_calls": 4}))
+    rag.use_llm(openai_llm.model_copy(update={"tools": True, "max_tool_calls": 4}))
     return server.app.state.script
 
 
@@ -202,3 +207,15 @@ def test_the_cli_prints_the_searches_and_the_json_holds_them(rag, script, monkey
     out = capsys.readouterr().out
     assert "Searches:\n  search_documents('Quillon-7 reactor output') in zorblax-review.pdf: [1]" in out
     assert "[1] zorblax-review.pdf, page 3" in out
+
+
+def test_ollama_models_call_the_tools_the_same_way(rag, script, server):
+    rag.use_llm(LLMSettings(provider="ollama", model="qwen3", base_url=server.url, tools=True, max_retries=0))
+    script += [calls(("search_documents", {"query": "Quillon-7 reactor output", "documents": [ZORBLAX]})),
+               citing("418 megawatts")]
+    answer = rag.ask("How much power does the Quillon-7 reactor produce?")
+    first, second = server.app.state.requests
+    assert {t["function"]["name"] for t in first["tools"]} == {"search_documents", "list_documents"}
+    assert any(m["role"] == "tool" and "418 megawatts" in m["content"] for m in second["messages"])
+    assert [s.query for s in answer.searches] == ["Quillon-7 reactor output"]
+    assert not answer.refused and "418" in answer.cited()[0].hit.text

@@ -1,5 +1,5 @@
-"""An OpenAI-compatible chat server for tests of tool calling: ``POST /v1/chat/completions`` answers from a script
-instead of a model, in OpenAI's shapes (one JSON object, or an SSE stream when ``stream`` is set).
+"""A chat server for tests of tool calling: ``POST /v1/chat/completions`` (OpenAI) and ``POST /api/chat`` (Ollama)
+answer from a script instead of a model, in each API's shapes (one JSON object, or a stream when asked).
 
 ``app.state.script`` is a list of steps, one per request, each a function of the request's JSON body returning
 ``{"tool_calls": [(name, arguments), ...]}`` or ``{"content": text}``, or ``{"error": (status, message)}``.
@@ -68,7 +68,40 @@ def tools_app(model: str = "tool-model") -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    @app.post("/api/chat")
+    async def ollama_chat(request: Request):
+        """Ollama's form of the same: NDJSON lines (or one object when ``stream`` is false), tool calls as
+        ``message.tool_calls[].function`` with the arguments as an object, errors as ``{"error": ...}``."""
+        body = await request.json()
+        app.state.requests.append(body)
+        if not app.state.script:
+            return JSONResponse({"error": "the test script has no step left for this request"}, status_code=500)
+        step = app.state.script.pop(0)(_as_openai(body))
+        if "error" in step:
+            status, message = step["error"]
+            return JSONResponse({"error": message}, status_code=status)
+        calls = [{"function": {"name": name, "arguments": args}} for name, args in step.get("tool_calls", [])]
+        final = {"model": body["model"], "created_at": "2026-12-03T00:00:00Z",
+                 "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+                 "prompt_eval_count": 50, "eval_count": 10}
+        message = {"role": "assistant", "content": step.get("content") or ""}
+        if calls:
+            message["tool_calls"] = calls
+        if body.get("stream", True) is False:
+            return JSONResponse({**final, "message": message})
+
+        def lines():
+            yield json.dumps({**final, "message": message, "done": False, "done_reason": None}) + "\n"
+            yield json.dumps(final) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     return app
+
+
+def _as_openai(body: dict[str, Any]) -> dict[str, Any]:
+    """An Ollama request as the steps read it (they look at ``messages`` and ``tools`` only)."""
+    return {**body, "messages": [{**m, "content": m.get("content")} for m in body.get("messages") or []]}
 
 
 def _error(status: int, message: str) -> JSONResponse:
