@@ -1,8 +1,9 @@
 """Turn a file's bytes into pages of normalised text, or raise DocumentError with a one-line reason.
 
 ``load_file(data, source, options)`` is the one entry point; it picks the loader by the file's suffix
-(``rag.ingest.pdf``, ``rag.ingest.plaintext``, ``rag.ingest.word``, ``rag.ingest.audio``). Loaders are plain top-level functions taking
-only picklable arguments (bytes, a name, a frozen ``LoadOptions``), so ingestion can run them in worker processes.
+(``rag.ingest.pdf``, ``rag.ingest.plaintext``, ``rag.ingest.word``, ``rag.ingest.audio``). Loaders are plain
+top-level functions taking only picklable arguments (bytes, a name, a frozen ``LoadOptions``), so ingestion can run
+them in worker processes.
 
 What a "page" is depends on the file type; ``page`` is always a 1-based int and ``location`` says what it means
 (empty for PDF pages; "lines 61-120", "section 3: Results" for the others; "00:03:12-00:04:05" for audio).
