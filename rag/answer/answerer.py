@@ -29,7 +29,7 @@ from rag.answer.grounding import Grounder
 from rag.answer.tools import SCHEMAS, ToolSession
 from rag.config import LLMSettings, RetrievalSettings
 from rag.errors import ProviderError
-from rag.providers.chat import ChatModel
+from rag.providers.chat import ChatModel, ToolTurn
 from rag.providers.retry import OnRetry
 from rag.search.retrieval import Retriever
 from rag.text import estimate_tokens, language
@@ -100,14 +100,20 @@ class Answerer:
         messages: list[BaseMessage] = [SystemMessage(tools.SYSTEM), HumanMessage(question)]
         calls, text = 0, None
         while calls < self._llm.max_tool_calls:
+            turn = None
             try:
-                message, cost = chat.call_tools(messages, SCHEMAS, params=params, on_retry=on_retry)
+                for item in chat.stream_tools(messages, SCHEMAS, params=params, on_retry=on_retry):
+                    if isinstance(item, ToolTurn):
+                        turn = item
+                    elif session.searches:  # the answer, streamed (text before any search: the fallback's)
+                        yield Token(item)
             except ProviderError as exc:
                 if calls or "tool" not in exc.message.lower():
                     raise
                 logger.info("%s refused tools (%s); answering with a single search", chat.name, exc.message)
                 return False
-            usage = usage + cost
+            assert turn is not None
+            message, usage = turn.message, usage + turn.usage
             if not message.tool_calls:
                 text = message.content if isinstance(message.content, str) else ""
                 break
@@ -134,7 +140,6 @@ class Answerer:
             reply = yield from self._generate(prompts.messages(question, numbered), params, on_retry)
             text, usage, cached = reply.text, usage + reply.usage, reply.cached
         else:
-            yield Token(text)
             cached = False
         answer = self.checked(text, question, numbered, lang)
         yield Done(replace(answer, usage=usage, question=question, cached=cached, searches=searches))

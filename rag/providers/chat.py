@@ -43,6 +43,14 @@ class ChatBackend:
     tools: bool = False
 
 
+@dataclass(frozen=True)
+class ToolTurn:
+    """The end of one turn of a model with tools (``ChatModel.stream_tools``): its message and its cost."""
+
+    message: AIMessage
+    usage: Usage
+
+
 ChatFactory = Callable[[LLMSettings], ChatBackend]
 CHAT: Registry[ChatFactory] = Registry("chat")
 
@@ -211,15 +219,36 @@ class ChatModel:
         """The provider's API lets the model call tools (openai, azure, ollama; not the bundled llama.cpp)."""
         return self._backend.tools
 
-    def call_tools(self, messages: list[BaseMessage], tools: list[dict[str, Any]], *,
-                   params: dict[str, Any] | None = None, on_retry: OnRetry | None = None) -> tuple[AIMessage, Usage]:
-        """One turn of a model that may call ``tools`` (OpenAI function schemas): its message (``tool_calls``
-        and/or text, not streamed) and what it cost. Retried and translated like ``stream``."""
+    def stream_tools(self, messages: list[BaseMessage], tools: list[dict[str, Any]], *,
+                     params: dict[str, Any] | None = None, on_retry: OnRetry | None = None) -> Iterator[str | ToolTurn]:
+        """One turn of a model that may call ``tools`` (OpenAI function schemas): its text pieces as they arrive,
+        then one ``ToolTurn`` (the whole message, with its ``tool_calls``, and what it cost). Failures before the
+        first piece are retried, later ones translated, as in ``stream``."""
         model = self._configured(params).bind_tools(tools)
-        message = self._retry.call(lambda: model.invoke(messages), on_retry=on_retry)
-        meta = {k: int((message.usage_metadata or {}).get(k) or 0) for k in ("input_tokens", "output_tokens")}
-        text = message.content if isinstance(message.content, str) else ""
-        return message, self._usage(messages, meta, text)
+
+        def start() -> tuple[Any, Iterator[Any]]:
+            iterator = iter(model.stream(messages))
+            return next(iterator, None), iterator
+
+        first, rest = self._retry.call(start, on_retry=on_retry)
+        whole, chunk = None, first
+        try:
+            while chunk is not None:
+                whole = chunk if whole is None else whole + chunk
+                if isinstance(chunk.content, str) and chunk.content:
+                    yield chunk.content
+                chunk = next(rest, None)
+        except Exception as exc:
+            raise self._retry.translate(exc).error from exc
+        finally:
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+        text = whole.content if whole is not None and isinstance(whole.content, str) else ""
+        message = AIMessage(content=text, tool_calls=list(getattr(whole, "tool_calls", None) or []))
+        meta = {k: int((getattr(whole, "usage_metadata", None) or {}).get(k) or 0)
+                for k in ("input_tokens", "output_tokens")}
+        yield ToolTurn(message, self._usage(messages, meta, text))
 
     def list_models(self) -> list[str] | None:
         """Models the server offers (None when the provider cannot list them). Errors are translated."""
