@@ -136,6 +136,15 @@ def huge_text_pdf(megabytes: int = 50) -> bytes:
     return raw_pdf([CATALOG, b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>", FONT, stream(body), page(4)])
 
 
+def thin_page_pdf() -> bytes:
+    """A page 1 pt wide and 14,400 pt tall (the largest a PDF allows), with text on it: previewed at the usual
+    width it would be an image of 800 x 11.5 million pixels."""
+    return raw_pdf([CATALOG, b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>", FONT,
+                    stream(b"BT /F1 1 Tf 0 100 Td (A very thin and very tall page about the Vessmark plant.) Tj ET"),
+                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 14400] /Contents 4 0 R "
+                    b"/Resources << /Font << /F1 3 0 R >> >> >>"])
+
+
 def zip_bomb_docx(megabytes: int = 2048, padding_mb: int = 0) -> bytes:
     """A .docx whose word/document.xml inflates to ``megabytes`` MB (of whitespace inside a paragraph);
     ``padding_mb`` of random bytes in an extra part bring the packing ratio under the loader's bomb check."""
@@ -198,6 +207,7 @@ HOSTILE = {  # name: (how to make it, what ingestion says: "added", or a regex i
     "cyclic-page-tree.pdf": (cyclic_pages_pdf, r"damaged PDF \(Detected cyclic page references"),
     "cyclic-resources.pdf": (cyclic_resources_pdf, ADDED),  # the self-drawing form is skipped
     "nested-100000-deep.pdf": (deep_nesting_pdf, r"no text found in the file"),
+    "thin-page-1x14400pt.pdf": (thin_page_pdf, ADDED),  # its preview is refused (below)
     "references-50000-deep.pdf": (deep_references_pdf, ADDED),
     "text-50mb-one-page.pdf": (huge_text_pdf, TIMED_OUT),
     "zip-bomb.docx": (zip_bomb_docx, r"the \.docx unpacks to 2,049 MB from \d\.\d MB \(a zip bomb\?\)"),
@@ -271,6 +281,15 @@ def test_preview_of_the_image_bomb_page_stays_small(ingested, tmp_path):
     assert preview.image.stat().st_size > 0 and preview.located
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 300  # the picture is 1.2 GB of pixels at full size
+
+
+def test_preview_of_a_page_of_absurd_shape_is_refused_not_rendered(ingested):
+    from rag.errors import DocumentError
+
+    rag, _, _ = ingested
+    info = rag.document("thin-page-1x14400pt.pdf")
+    with pytest.raises(DocumentError, match="too narrow or too flat to preview"):
+        rag.previews.render(Path(info.path), 1, "Vessmark plant", doc_id=info.doc_id)
 
 
 def test_twenty_thousand_pages_are_counted_in_seconds():

@@ -22,6 +22,7 @@ from rag.errors import DocumentError
 
 Rect = tuple[float, float, float, float]  # left, bottom, right, top in PDF units
 WINDOW = 24  # skeleton characters per piece when a passage is not found whole
+MAX_HEIGHT = 4000  # pixels: a page of odd shape (1 x 14,400 pt) at the preview's width would take gigabytes
 _render_lock = threading.Lock()  # pdfium is not thread-safe
 
 
@@ -122,7 +123,9 @@ class Previews:
                 raise DocumentError(f"{pdf.name} has no page {page_no}")
             page = doc[page_no - 1]
             left, bottom, right, top = page.get_bbox()
-            scale = self.width / max(right - left, 1.0)
+            scale = min(self.width / max(right - left, 1.0), MAX_HEIGHT / max(top - bottom, 1.0))
+            if min(right - left, top - bottom) * scale < 8:
+                raise DocumentError(f"page {page_no} of {pdf.name} is too narrow or too flat to preview")
             rotation = page.get_rotation() % 360
             image = page.render(scale=scale).to_pil().convert("RGB")
             rects = _passage_rects(page, passage) if passage else []
