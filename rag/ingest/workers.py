@@ -119,10 +119,14 @@ class _Died:
 _worker: dict[str, Any] = {}  # in a worker process: options, splitter, progress pipe
 
 
-def _serve(jobs: Any, pages: Any, options: LoadOptions, splitter: Splitter) -> None:
+def _serve(jobs: Any, pages: Any, options: LoadOptions, splitter: Splitter, environ: dict[str, str]) -> None:
     """A worker process: jobs (a file or a part of one) one at a time, each value sent back with whether this
-    process takes another (not once it has used half its memory limit: Python keeps what it allocated)."""
+    process takes another (not once it has used half its memory limit: Python keeps what it allocated).
+    ``environ`` is the pool's environment now (the forkserver's is that of when it started: PATH for Tesseract)."""
     import resource
+
+    os.environ.clear()
+    os.environ.update(environ)
 
     limit = options.memory_mb * 1024 * 1024
     if limit:
@@ -147,7 +151,7 @@ class _Worker:
 
     def __init__(self, context: Any, pages: Any, options: LoadOptions, splitter: Splitter) -> None:
         self.jobs, theirs = context.Pipe(duplex=True)
-        self.process = context.Process(target=_serve, args=(theirs, pages, options, splitter),
+        self.process = context.Process(target=_serve, args=(theirs, pages, options, splitter, dict(os.environ)),
                                        name="rag-parse-worker", daemon=True)
         self.process.start()
         theirs.close()
