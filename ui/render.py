@@ -198,7 +198,7 @@ def _card(v: SourceView, question: str, anchor: str, lang: str) -> str:
                 f'rel="noopener"><img src="{esc(v.image_url)}" alt="{alt}" loading="lazy"></a>'
                 f'<div>{passage}{note}</div></div>')
     elif v.audio_url:
-        body = (f'{passage}<audio class="src-audio" controls preload="none" src="{esc(v.audio_url)}" '
+        body = (f'{passage}<audio class="src-audio" controls preload="metadata" src="{esc(v.audio_url)}" '
                 f'aria-label="{esc(t("play_from", lang, time=v.location, name=v.source))}"></audio>')
     elif v.missing_path:
         body = f'{passage}<div class="muted small">{esc(t("no_preview", lang, path=v.missing_path))}</div>'

@@ -3,11 +3,11 @@ data (``file``, ``model``, ``response_format``, ``timestamp_granularities[]``, `
 ``verbose_json`` (text, language, duration, segments with start/end) or ``json`` (text only).
 
 No speech model runs here: a test tells the server what its audio holds (``app.state.say(wav_bytes, segments)``),
-keyed by the audio's sha256. A WAV part of such audio (the transcriber cuts long files) is recognised by finding
-its samples inside the whole, and answered with the segments that overlap it, in the part's own time, so the
-transcriber's offsets are checked for real. Every request is recorded in ``app.state.requests`` (form fields, file
-name, size and sha256 of the bytes received); ``api_key`` None takes any key; ``app.state.failures`` is a list of
-HTTP statuses to answer first.
+keyed by the audio's sha256; other audio, such as a live recording, says ``app.state.unknown``. A WAV part of
+such audio (the transcriber cuts long files) is recognised by finding its samples inside the whole, and answered
+with the segments that overlap it, in the part's own time, so the transcriber's offsets are checked for real.
+Every request is recorded in ``app.state.requests`` (form fields, file name, size and sha256 of the bytes
+received); ``api_key`` None takes any key; ``app.state.failures`` is a list of HTTP statuses to answer first.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def transcription_app(*, api_key: str | None = None, models: tuple[str, ...] = (
     app = FastAPI(title="OpenAI audio transcription (test server)")
     app.state.requests = []
     app.state.failures = []
+    app.state.unknown = [(0.0, 1.0, "unrecognised audio")]  # what any other audio (a live recording) says
     known: dict[str, Spoken] = {}
 
     def say(audio: bytes, segments: list[tuple[float, float, str]], language: str = "english") -> None:
@@ -66,7 +67,7 @@ def transcription_app(*, api_key: str | None = None, models: tuple[str, ...] = (
             return _error(404, f"The model `{record['model']}` does not exist", "model_not_found")
         if not data:
             return _error(400, "No file was sent", "invalid_file")
-        segments, language, duration = _recognise(data, known)
+        segments, language, duration = _recognise(data, known, app.state.unknown)
         text = " ".join(s[2] for s in segments)
         if record["response_format"] == "text":
             return PlainTextResponse(text)
@@ -82,7 +83,8 @@ def transcription_app(*, api_key: str | None = None, models: tuple[str, ...] = (
     return app
 
 
-def _recognise(data: bytes, known: dict[str, Spoken]) -> tuple[list[tuple[float, float, str]], str, float]:
+def _recognise(data: bytes, known: dict[str, Spoken],
+               unknown: list[tuple[float, float, str]]) -> tuple[list[tuple[float, float, str]], str, float]:
     whole = known.get(hashlib.sha256(data).hexdigest())
     if whole is not None:
         return whole.segments, whole.language, max((e for _, e, _ in whole.segments), default=0.0)
@@ -93,7 +95,7 @@ def _recognise(data: bytes, known: dict[str, Spoken]) -> tuple[list[tuple[float,
             end = start + len(pcm) / spoken.frame_size / rate
             inside = [(max(s, start) - start, min(e, end) - start, t) for s, e, t in spoken.segments if e > start and s < end]
             return [(round(s, 3), round(e, 3), t) for s, e, t in inside], spoken.language, round(end - start, 3)
-    return [(0.0, 1.0, "unrecognised audio")], "english", 1.0
+    return unknown, "english", max((e for _, e, _ in unknown), default=0.0)
 
 
 def _samples(audio: bytes) -> tuple[bytes, int, int]:
