@@ -19,7 +19,8 @@ TEXT: dict[str, dict[str, str]] = {
     "language": {"en": "Language", "ko": "언어"},  # shown in both languages at once
     # library
     "library": {"en": "Documents", "ko": "문서"},
-    "upload": {"en": "Add PDFs (drag and drop, up to {mb} MB each)", "ko": "PDF 추가 (끌어다 놓기, 파일당 최대 {mb}MB)"},
+    "upload": {"en": "Add PDFs, Word, text or audio files (drag and drop, up to {mb} MB each)",
+               "ko": "PDF·Word·텍스트·음성 파일 추가 (끌어다 놓기, 파일당 최대 {mb}MB)"},
     "library_empty": {"en": "No documents yet. Add PDFs above to start.",
                       "ko": "아직 문서가 없습니다. 위에서 PDF를 추가하세요."},
     "col_name": {"en": "Name", "ko": "이름"},
