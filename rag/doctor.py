@@ -5,6 +5,7 @@
     embeddings   the embedding provider is reachable and the model embeds (one short text)
     collection   the stored collection was built with the configured embedding model and dimension
     disk         the store's folder is writable and has free space
+    speech       (when transcription.provider is set) the transcription provider turns a short clip into text
 
 Checks use the same providers as answering, with no retries and a short timeout, so a problem shows the
 same message and fix it would show in `ask`.
@@ -19,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.config import EmbeddingSettings, LLMSettings, Settings, StoreSettings, load_config
+from rag.config import EmbeddingSettings, LLMSettings, Settings, StoreSettings, TranscriptionSettings, load_config
 from rag.errors import AuthenticationError, ProviderUnavailableError, RagError
 from rag.providers import ChatModel, build_chat_model, build_embedder
 from rag.types import FAIL, OK, SKIP, Check
@@ -49,6 +50,8 @@ def run_checks(config: str | os.PathLike[str] | None = None, environ: Mapping[st
     yield embedding_check
     yield check_collection(settings.store, embedding)
     yield check_disk(settings.store.path, min_free_mb)
+    if settings.transcription.provider != "none":
+        yield check_transcription(settings.transcription)
 
 
 def check_chat(llm: LLMSettings) -> Check:
@@ -125,6 +128,32 @@ def check_disk(path: Path, min_free_mb: int = MIN_FREE_MB) -> Check:
         return Check("disk", FAIL, f"only {free_mb} MB free for {path} (want {min_free_mb} MB)",
                      "free some disk space, or set store.path on a larger disk")
     return Check("disk", OK, f"{free_mb / 1024:.1f} GB free for {path}")
+
+
+def check_transcription(settings: TranscriptionSettings) -> Check:
+    """Send half a second of silence (a WAV made here) through the configured transcription provider."""
+    import io
+    import wave
+
+    from rag.providers.transcription import build_transcriber
+
+    clip = io.BytesIO()
+    with wave.open(clip, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0" * 16000)
+    started = time.perf_counter()
+    quick = settings.model_copy(update={"timeout": min(settings.timeout, CHECK_TIMEOUT), "max_retries": 0})
+    what = f"{settings.provider}"
+    try:
+        transcriber = build_transcriber(quick)
+        what = f"{settings.provider} {transcriber.name}"
+        transcriber.transcribe(clip.getvalue(), "doctor-check.wav")
+    except RagError as exc:
+        return Check("speech", FAIL, f"{what}: {exc.message}", exc.hint)
+    where = f" at {transcriber.base_url}" if transcriber.base_url else ""
+    return Check("speech", OK, f"{what}{where} transcribed a test clip in {time.perf_counter() - started:.1f}s")
 
 
 def _describe_config(settings: Settings) -> str:
