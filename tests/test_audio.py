@@ -261,3 +261,14 @@ def test_the_bundled_whisper_base_transcribes_english_offline(tmp_path):
     assert transcriber.name == "whisper-base"
     assert "megawatts" in transcript.text.lower() and "produces" in transcript.text.lower()
     assert transcript.segments and transcript.segments[0].start < 1 and transcript.segments[-1].end <= said[-1][1] + 1
+
+
+def test_doctor_checks_the_transcription_provider(server, requests):
+    from rag.doctor import FAIL, OK, check_transcription
+    from tests.servers.running import free_port
+
+    check = check_transcription(stt(server))
+    assert check.status == OK and "openai whisper-1 at " in check.detail
+    assert requests[0]["filename"] == "doctor-check.wav" and requests[0]["size"] > 16000
+    closed = check_transcription(TranscriptionSettings(provider="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"))
+    assert closed.status == FAIL and "cannot connect" in closed.detail and "transcription.base_url" in closed.fix
