@@ -272,3 +272,13 @@ def test_doctor_checks_the_transcription_provider(server, requests):
     assert requests[0]["filename"] == "doctor-check.wav" and requests[0]["size"] > 16000
     closed = check_transcription(TranscriptionSettings(provider="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"))
     assert closed.status == FAIL and "cannot connect" in closed.detail and "transcription.base_url" in closed.fix
+
+
+def test_azure_sends_the_audio_to_the_deployment_with_its_key(server, speech, requests, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-audio-key")
+    settings = TranscriptionSettings(provider="azure", base_url=server.url, deployment="whisper-prod")
+    transcript = build_transcriber(settings).transcribe(speech["en"][0], "talk.wav")
+    [request] = requests
+    assert request["path"] == "/openai/deployments/whisper-prod/audio/transcriptions"
+    assert request["key"] == "azure-audio-key" and request["data"] == speech["en"][0]
+    assert transcript.text == " ".join(ENGLISH)

@@ -1,6 +1,7 @@
 """A speech-to-text server for tests with OpenAI's shapes: ``POST /v1/audio/transcriptions`` takes multipart form
 data (``file``, ``model``, ``response_format``, ``timestamp_granularities[]``, ``language``) and answers
-``verbose_json`` (text, language, duration, segments with start/end) or ``json`` (text only).
+``verbose_json`` (text, language, duration, segments with start/end) or ``json`` (text only); Azure OpenAI's
+``POST /openai/deployments/{deployment}/audio/transcriptions?api-version=...`` (``api-key`` header) the same.
 
 No speech model runs here: a test tells the server what its audio holds (``app.state.say(wav_bytes, segments)``),
 keyed by the audio's sha256; other audio, such as a live recording, says ``app.state.unknown``. A WAV part of
@@ -46,10 +47,21 @@ def transcription_app(*, api_key: str | None = None, models: tuple[str, ...] = (
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request):
+        return await _transcribe(request, request.headers.get("authorization", "").removeprefix("Bearer ").strip())
+
+    @app.post("/openai/deployments/{deployment}/audio/transcriptions")
+    async def azure_transcriptions(deployment: str, request: Request):
+        """Azure OpenAI's form: the deployment in the path, ``api-version`` in the query, an ``api-key`` header."""
+        if request.query_params.get("api-version") is None:
+            return _error(404, "Resource not found", "404")
+        return await _transcribe(request, request.headers.get("api-key", ""), deployment=deployment)
+
+    async def _transcribe(request: Request, key: str, deployment: str | None = None):
         form = await request.form()
         upload = form.get("file")
         data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
         record: dict[str, Any] = {
+            "path": request.url.path, "key": key, "deployment": deployment,
             "authorization": request.headers.get("authorization", ""),
             "content_type": request.headers.get("content-type", ""),
             "model": form.get("model"), "response_format": form.get("response_format"),
@@ -61,9 +73,9 @@ def transcription_app(*, api_key: str | None = None, models: tuple[str, ...] = (
         if app.state.failures:
             status = app.state.failures.pop(0)
             return _error(status, "The server is overloaded, try again", "server_error")
-        if api_key is not None and record["authorization"].removeprefix("Bearer ").strip() != api_key:
+        if api_key is not None and key != api_key:
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
-        if record["model"] not in models:
+        if deployment is None and record["model"] not in models:
             return _error(404, f"The model `{record['model']}` does not exist", "model_not_found")
         if not data:
             return _error(400, "No file was sent", "invalid_file")
