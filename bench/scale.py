@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import statistics
@@ -86,7 +87,7 @@ def build(rag: Rag, texts: list[str], vectors: np.ndarray, size: int, provider: 
         if start >= len(texts):
             vecs += rng.normal(0, 0.02, vecs.shape).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        doc_id = f"{start:064d}"
+        doc_id = hashlib.sha256(f"synthetic {start}".encode()).hexdigest()  # distinct chunk ids per document
         source = f"synthetic-{start // PER_DOC:04d}.pdf"
         chunks = [Chunk(id=f"{doc_id[:32]}-{i:06d}", text=texts[j], source=source, page=i // 5 + 1, doc_id=doc_id,
                         index=i) for i, j in enumerate(idx)]
@@ -111,7 +112,8 @@ def replica(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     rag.search(questions[0], mode="bm25")
     first = time.perf_counter() - started
-    out: dict[str, object] = {"open_s": opened, "first_search_s": first, "documents": len(rag.documents())}
+    out: dict[str, object] = {"open_s": opened, "first_search_s": first, "documents": len(rag.documents()),
+                              "chunks": rag.store.count(), "keyword_chunks": len(rag.store.keyword or [])}
     for mode in ("vector", "bm25", "hybrid"):
         times = []
         for _ in range(args.repeat):
@@ -189,13 +191,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ingest-files", type=int, default=2)
+    parser.add_argument("--kinds", default="embedded,server", help="which stores to build and measure")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--path")
     parser.add_argument("--url")
     parser.add_argument("--collection", default="documents")
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("files", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.role == "replica":
         return replica(args)
     if args.role == "worker":
@@ -213,6 +216,8 @@ def main() -> None:
                            work / "server.log", env={"ANONYMIZED_TELEMETRY": "False"})
     with server:
         for kind, url in (("embedded", None), ("server", server.url)):
+            if kind not in args.kinds.split(","):
+                continue
             url_args = ["--url", url] if url else []
             built = result_of(run_self("build", "--path", str(work / kind), "--size", str(args.size), *url_args))
             print(f"{kind}: {args.size} chunks written in {built['build_s']:.0f} s", flush=True)
@@ -228,7 +233,7 @@ def main() -> None:
         runs = {"1 worker": [files], "2 workers": [files[0::2], files[1::2]]} if files else {}
         for label, shares in runs.items():
             collection = "ingest-" + label.split()[0]
-            start_at = time.time() + 60  # both load their model first
+            start_at = time.time() + 45  # both load their model first
             procs = [run_self("worker", "--url", server.url, "--collection", collection, "--start-at",
                               str(start_at), *map(str, share)) for share in shares]
             done = [result_of(p) for p in procs]

@@ -52,17 +52,20 @@ class KeywordIndex(Protocol):
 
 
 class BM25Index:
-    def __init__(self, folder: Path | None) -> None:
-        """``folder``: where the index is saved; None: in memory only."""
+    def __init__(self, folder: Path | None, *, background: bool = False) -> None:
+        """``folder``: where the index is saved; None: in memory only. ``background``: after a change, queries
+        keep using the previous BM25 matrix while the new one is built in a thread (a shared store, where other
+        processes' changes arrive at any time and a rebuild at 100k chunks takes seconds), instead of waiting."""
         self.folder = folder
+        self._background = background
+        self._building = False
         self._lock = threading.RLock()
         self._vocab: dict[str, int] = {}
         self._ids: list[str] = []
         self._docs: list[str] = []  # source of each chunk, for document filters
         self._tokens: list[np.ndarray] = []
         self._position: dict[str, int] = {}
-        self._retriever = None
-        self._doc_freq: np.ndarray = np.zeros(0)
+        self._matrix: _Matrix | None = None
         self._dirty = False  # changes not yet saved
         self._stale = False  # changes not yet in the BM25 matrix, which is built on the first query
         self.stamp = ""
@@ -126,32 +129,33 @@ class BM25Index:
     def search(self, query: str, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
         """Up to ``n`` (chunk id, BM25 score) pairs with a positive score, best first."""
         with self._lock:
-            retriever = self._built()  # with uncommitted changes (an ingest in progress) too
-            if retriever is None or not self._ids:
+            matrix = self._built()  # with uncommitted changes (an ingest in progress) too
+            if matrix is None:
                 return []
             # Each distinct term once: a question that says "FY2018" four times is not four times about "fy".
-            ids = sorted({self._vocab[t] for t in tokenize(query) if t in self._vocab})
+            ids = sorted({t for t in (self._vocab.get(t) for t in tokenize(query)) if t is not None and t < matrix.terms})
             if not ids:
                 return []
-            scores = retriever.get_scores(ids)
+            scores = matrix.retriever.get_scores(ids)
             if sources is not None:
                 allowed = set(sources)
-                scores = scores * np.fromiter((d in allowed for d in self._docs), dtype=scores.dtype)
+                scores = scores * np.fromiter((d in allowed for d in matrix.docs), dtype=scores.dtype)
             n = min(n, len(scores))
             top = np.argpartition(-scores, n - 1)[:n]
             top = top[np.argsort(-scores[top])]
-            return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+            return [(matrix.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def weights(self, query: str) -> dict[str, tuple[float, int]]:
         """Each query term's IDF weight and document frequency. Terms the corpus has never seen get the
         highest weight: they are what the documents do not talk about."""
         with self._lock:
-            self._built()
-            total = max(len(self._ids), 1)
+            matrix = self._built()
+            doc_freq = matrix.doc_freq if matrix is not None else np.zeros(0)
+            total = max(len(matrix.ids) if matrix is not None else 0, 1)
             out = {}
             for term in set(tokenize(query)):
                 tid = self._vocab.get(term)
-                df = int(self._doc_freq[tid]) if tid is not None and tid < len(self._doc_freq) else 0
+                df = int(doc_freq[tid]) if tid is not None and tid < len(doc_freq) else 0
                 out[term] = (math.log(1 + (total - df + 0.5) / (df + 0.5)), df)
             return out
 
@@ -179,28 +183,33 @@ class BM25Index:
 
     # -- internals ----------------------------------------------------------------------------------------
 
-    def _built(self) -> object:
-        """The BM25 matrix, (re)built first when the index changed since it was last built."""
-        if self._stale:
-            self._build()
-            self._stale = False
-        return self._retriever
+    def _built(self) -> _Matrix | None:
+        """The BM25 matrix, (re)built first when the index changed since it was last built; in the background
+        (returning the previous one meanwhile) when so configured and there is a previous one."""
+        if not self._stale:
+            return self._matrix
+        if self._background and self._matrix is not None:
+            if not self._building:
+                self._building = True
+                snapshot = (list(self._ids), list(self._docs), list(self._tokens), len(self._vocab))
+                self._stale = False  # a change from now on makes it stale again, and the next query rebuilds
+                threading.Thread(target=self._build_in_background, args=snapshot, daemon=True,
+                                 name="bm25-build").start()
+            return self._matrix
+        self._matrix = _build(self._ids, self._docs, self._tokens, len(self._vocab))
+        self._stale = False
+        return self._matrix
 
-    def _build(self) -> None:
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG when imported
-        if not self._ids:
-            self._retriever, self._doc_freq = None, np.zeros(0)
+    def _build_in_background(self, ids: list[str], docs: list[str], tokens: list[np.ndarray], terms: int) -> None:
+        try:
+            matrix = _build(ids, docs, tokens, terms)
+        except Exception:
+            logger.exception("building the BM25 matrix failed")
+            with self._lock:
+                self._stale, self._building = True, False
             return
-        retriever = bm25s.BM25()
-        vocab = {tid: tid for tid in range(max(len(self._vocab), 1))}  # our term ids are already dense
-        retriever.index(([t.tolist() for t in self._tokens], vocab), show_progress=False, create_empty_token=False)
-        self._retriever = retriever
-        doc_freq = np.zeros(len(self._vocab) + 1, dtype=np.int32)
-        for tokens in self._tokens:
-            doc_freq[np.unique(tokens)] += 1
-        self._doc_freq = doc_freq
+        with self._lock:
+            self._matrix, self._building = matrix, False
 
     def _save(self) -> None:
         if self.folder is None:
@@ -238,3 +247,25 @@ class BM25Index:
         self._position = {cid: i for i, cid in enumerate(self._ids)}
         self.stamp = meta.get("stamp", "")
         self._stale = True
+
+
+class _Matrix:
+    """A built BM25 matrix and the chunks (ids, documents) of its rows, as they were when it was built."""
+
+    def __init__(self, retriever: object, ids: list[str], docs: list[str], doc_freq: np.ndarray, terms: int) -> None:
+        self.retriever, self.ids, self.docs, self.doc_freq, self.terms = retriever, ids, docs, doc_freq, terms
+
+
+def _build(ids: list[str], docs: list[str], tokens: list[np.ndarray], terms: int) -> _Matrix | None:
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG when imported
+    if not ids:
+        return None
+    retriever = bm25s.BM25()
+    vocab = {tid: tid for tid in range(max(terms, 1))}  # our term ids are already dense
+    retriever.index(([t.tolist() for t in tokens], vocab), show_progress=False, create_empty_token=False)
+    doc_freq = np.zeros(terms + 1, dtype=np.int32)
+    for row in tokens:
+        doc_freq[np.unique(row)] += 1
+    return _Matrix(retriever, ids, docs, doc_freq, terms)

@@ -116,7 +116,7 @@ class Store:
             return cls(connect, collection, path, index, analyzer=analyzer)
 
         client = connect_server(url)
-        return cls(client, collection, path, BM25Index(None) if keyword else None,
+        return cls(client, collection, path, BM25Index(None, background=True) if keyword else None,
                    catalog=ChromaCatalog(lambda: client, collection), analyzer=analyzer, url=url,
                    sync_seconds=sync_seconds)
 
