@@ -16,6 +16,7 @@ call the model answers an unrelated prompt, so llama.cpp's prefix reuse cannot f
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -83,7 +84,7 @@ def build_store(folder: Path, texts: list[str], vectors: np.ndarray, size: int, 
         if start >= len(texts):
             vecs += rng.normal(0, 0.02, vecs.shape).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        doc_id = f"{start:064d}"
+        doc_id = hashlib.sha256(f"synthetic-{start}".encode()).hexdigest()  # distinct in its first 32 characters
         source = f"synthetic-{start // per_doc:04d}.pdf"
         chunks = [Chunk(id=f"{doc_id[:32]}-{i:06d}", text=texts[j], source=source, page=i // 5 + 1, doc_id=doc_id,
                         index=i) for i, j in enumerate(idx)]
