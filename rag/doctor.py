@@ -97,12 +97,13 @@ def check_collection(store: StoreSettings, embedding: _Embedding | None) -> Chec
     from rag.search.store import Store
 
     name = f"collection '{store.collection}'"
-    if not store.path.exists():
+    where = store.url or str(store.path)
+    if not store.url and not store.path.exists():
         return Check("collection", OK, f"no store yet at {store.path}: nothing ingested")
     if embedding is None:
         return Check("collection", SKIP, f"{name} not compared: the embedding check failed")
     try:
-        opened = Store.open(store.path, store.collection)
+        opened = Store.open(store.path, store.collection, keyword=False, url=store.url)
         signature = opened.embedding_signature()
         if signature is None:
             return Check("collection", OK, f"{name} is empty: nothing ingested yet")
@@ -110,8 +111,9 @@ def check_collection(store: StoreSettings, embedding: _Embedding | None) -> Chec
     except RagError as exc:
         return Check("collection", FAIL, exc.message, exc.hint)
     except Exception as exc:  # noqa: BLE001 - a damaged store: say so rather than crash the doctor
-        return Check("collection", FAIL, f"{name} at {store.path} cannot be opened: {type(exc).__name__}: {exc}",
-                     f"move {store.path} aside and ingest again")
+        return Check("collection", FAIL, f"{name} at {where} cannot be opened: {type(exc).__name__}: {exc}",
+                     f"move {store.path} aside and ingest again" if not store.url else
+                     "check that the Chroma server runs (make serve-store) and store.url points at it")
     documents = opened.documents()
     return Check("collection", OK, f"{name}: {len(documents)} documents, {opened.count()} chunks, built with "
                                    f"{embedding.provider}/{embedding.model} ({embedding.dimension}-d)")

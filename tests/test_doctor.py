@@ -127,3 +127,15 @@ def test_disk_check(tmp_path):
     assert check_disk(tmp_path / "not" / "yet").status == OK
     low = check_disk(tmp_path, min_free_mb=10**12)
     assert low.status == FAIL and "free some disk space" in low.fix
+
+
+def test_store_on_a_chroma_server_that_does_not_answer(ollama_server, tmp_path, capsys):
+    config = write_config(tmp_path, llm={"provider": "ollama", "base_url": ollama_server.url, "model": "smollm2"},
+                          embeddings={"provider": "ollama", "base_url": ollama_server.url, "model": "all-minilm"})
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["store"]["url"] = f"http://127.0.0.1:{free_port()}"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, checks = doctor(capsys, config)
+    assert code != 0 and checks["collection"]["status"] == FAIL
+    assert data["store"]["url"] in checks["collection"]["detail"] + checks["collection"].get("fix", "")
+    assert "serve-store" in checks["collection"].get("fix", "")
