@@ -115,9 +115,9 @@ def launch_options(settings: Settings, environ: Mapping[str, str] | None = None)
 
 def asgi_app(rag: Rag, options: dict[str, Any], environ: Mapping[str, str] | None = None) -> FastAPI:
     """The HTTP API (token from RAG_API_TOKEN in ``environ``) with the page mounted at "/", served as
-    ``launch_options`` say. Raises ConfigError before anything is served when the bind address reaches beyond
-    this machine and no token is set."""
-    api = create_app(rag, token=api_token(environ), host=options["server_name"])
+    ``launch_options`` say; the page's login, when set, guards the API too. Raises ConfigError before anything
+    is served when the bind address reaches beyond this machine and no token is set."""
+    api = create_app(rag, token=api_token(environ), host=options["server_name"], login=options["auth"])
     demo = build(rag)
     demo.queue(default_concurrency_limit=1)
     mounted = {key: value for key, value in options.items() if key in MOUNT_OPTIONS}

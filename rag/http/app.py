@@ -24,14 +24,15 @@ TAGS = [
 
 
 def create_app(rag: Rag, *, token: str | None = None, host: str = "127.0.0.1", model: str = "rag",
-               app: FastAPI | None = None) -> FastAPI:
+               login: tuple[str, str] | None = None, app: FastAPI | None = None) -> FastAPI:
     """The API over ``rag``, served on ``host``. ``token`` (``api_token()`` reads RAG_API_TOKEN) is required of
-    every /api and /v1 request; without one, ``host`` must be a loopback address (else ConfigError). ``model``
-    is the id /v1/models lists. Routes are added to ``app`` when given."""
+    every /api and /v1 request; without one, ``host`` must be a loopback address (else ConfigError). With the
+    page's ``login`` (user, password), that login is accepted too (HTTP Basic), and required when there is no
+    token. ``model`` is the id /v1/models lists. Routes are added to ``app`` when given."""
     auth.check_exposure(host, token)
     app = app or FastAPI(title="PDF chat API", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
     errors.install(app)
-    guard = [Depends(auth.requires(token))] if token else []
+    guard = [Depends(auth.requires(token, login))] if token or login else []
     writing = threading.Lock()  # one upload or delete at a time
     app.include_router(documents.router(rag, writing), dependencies=guard)
     app.include_router(questions.router(rag), dependencies=guard)
