@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import (
     AuthenticationError,
+    BusyError,
     ConfigError,
     ContextTooLongError,
     DocumentError,
@@ -63,6 +64,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "SUFFIXES",
     "AuthenticationError",
+    "BusyError",
     "ConfigError",
     "ContextTooLongError",
     "DocumentError",

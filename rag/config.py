@@ -49,6 +49,8 @@ class LLMSettings(_Section):
     max_retries: int = Field(3, ge=0, le=20)
     context_window: int = Field(4096, ge=512)  # llamacpp n_ctx
     threads: int | None = Field(None, ge=1)  # llamacpp n_threads; None: all cores
+    max_waiting: int = Field(4, ge=0, le=1000)  # llamacpp: requests that may wait for the busy model; more: BusyError
+    busy_timeout: float = Field(60.0, gt=0)  # llamacpp: seconds a request waits for the model before BusyError
     grounding: Literal["auto", "strict", "lenient"] = "auto"  # auto: strict for llamacpp (see rag.grounding)
     cache: bool = False  # answer cache (same question, passages, model and parameters)
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)  # model -> (USD per 1M in, out)

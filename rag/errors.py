@@ -6,6 +6,7 @@
     ├── EmbeddingMismatchError    the collection was built with another embedding model or dimension
     ├── DocumentNotFoundError     `delete` / filters name a document that is not in the store
     ├── StoreError                the store cannot be reached (the Chroma server of ``store.url`` does not answer)
+    ├── BusyError                 the local model already has ``llm.max_waiting`` requests waiting (HTTP: 503)
     └── ProviderError             a chat or embedding provider failed
         ├── MissingDependencyError    the provider's package is not installed
         ├── AuthenticationError       missing or rejected API key (never retried)
@@ -48,6 +49,15 @@ class DocumentNotFoundError(RagError):
 
 class StoreError(RagError):
     pass
+
+
+class BusyError(RagError):
+    """The in-process model is answering other questions and its queue is full (or the wait ran out):
+    ``retry_after`` is the seconds after which asking again is reasonable."""
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: int = 10) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class ProviderError(RagError):

@@ -25,8 +25,8 @@ from rag import Rag
 from rag.http.errors import ApiError, describe
 from rag.http.questions import SSE_HEADERS
 from rag.http.schemas import ChatCompletionRequest
-from rag.http.streaming import Threaded, sse
-from rag.types import Answer, Done, Event, Token, Usage
+from rag.http.streaming import Threaded, opening, sse
+from rag.types import Answer, Done, Event, Retrieved, Token, Usage
 
 CHECKED = "Checked answer: "
 
@@ -51,11 +51,7 @@ def router(rag: Rag, model: str) -> APIRouter:
             answer = await run_in_threadpool(lambda: rag.ask(question, **options))
             return reply.completion(answer)
         events: Threaded[Event] = Threaded(lambda: rag.stream(question, **options))
-        try:
-            first = await events.next()
-        except BaseException:
-            events.close()
-            raise
+        first = await opening(events, lambda event: isinstance(event, Retrieved))  # a busy model: 503
         return StreamingResponse(reply.chunks(first, events), media_type="text/event-stream", headers=SSE_HEADERS)
 
     return api
@@ -99,11 +95,11 @@ class Reply:
         return sse({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **more})
 
-    async def chunks(self, first: Event, events: Threaded[Event]) -> AsyncIterator[str]:
+    async def chunks(self, first: list[Event], events: Threaded[Event]) -> AsyncIterator[str]:
         streamed: list[str] = []
         try:
             yield self.chunk({"role": "assistant", "content": ""})
-            pending = [first]
+            pending = list(reversed(first))
             while True:
                 event = pending.pop() if pending else await events.next()
                 if isinstance(event, Token):

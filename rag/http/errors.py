@@ -1,5 +1,6 @@
 """Errors as JSON, never a traceback. A ``RagError`` keeps its message and fix and gets a status from its kind;
-anything unexpected is logged here and answered with a short 500.
+anything unexpected is logged here and answered with a short 500. A busy local model (``BusyError``) is a 503
+with a ``Retry-After`` header.
 
     /api/...  {"error": {"message", "hint", "type"}}                    type: the error's class name
     /v1/...   {"error": {"message", "type", "param", "code", "hint"}}   OpenAI's shape, so its clients show it
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rag import (
+    BusyError,
     ConfigError,
     ContextTooLongError,
     DocumentError,
@@ -46,6 +48,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.hint, self.type = status, message, hint, type
         self.headers = dict(headers or {})
+
+
+def headers_of(exc: BaseException) -> dict[str, str] | None:
+    if isinstance(exc, ApiError):
+        return exc.headers
+    if isinstance(exc, BusyError):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 def status_of(exc: RagError) -> int:
@@ -81,8 +91,7 @@ def install(app: FastAPI) -> None:
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         status, content = describe(exc, openai=_openai(request))
-        headers = exc.headers if isinstance(exc, ApiError) else None
-        return JSONResponse(content, status_code=status, headers=headers)
+        return JSONResponse(content, status_code=status, headers=headers_of(exc))
 
     async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

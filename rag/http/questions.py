@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from rag import Rag
 from rag.http.errors import describe
 from rag.http.schemas import AskRequest, SearchRequest
-from rag.http.streaming import Threaded, sse
+from rag.http.streaming import Threaded, opening, sse
 from rag.types import Done, Event, Retrieved, Token
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no buffering in a reverse proxy
@@ -41,19 +41,18 @@ def router(rag: Rag) -> APIRouter:
             answer = await run_in_threadpool(lambda: rag.ask(request.question, **options))
             return answer.to_json()
         events: Threaded[Event] = Threaded(lambda: rag.stream(request.question, **options))
-        try:
-            first = await events.next()  # retrieval's errors still get their status and a JSON body
-        except BaseException:
-            events.close()
-            raise
+        # the response starts when the model does (its first word) or the answer is done: errors up to then,
+        # retrieval's or a busy model's, still get their status (503 and Retry-After when busy) and a JSON body
+        first = await opening(events, lambda event: isinstance(event, Retrieved))
         return StreamingResponse(_ask_events(first, events), media_type="text/event-stream", headers=SSE_HEADERS)
 
     return api
 
 
-async def _ask_events(first: Event, events: Threaded[Event]) -> AsyncIterator[str]:
+async def _ask_events(first: list[Event], events: Threaded[Event]) -> AsyncIterator[str]:
     try:
-        yield _event(first)
+        for event in first:
+            yield _event(event)
         async for event in events:
             yield _event(event)
     except Exception as exc:  # noqa: BLE001 - the response has started: the error goes in the stream

@@ -66,6 +66,23 @@ class Threaded(Generic[T]):
         return await self.next()
 
 
+async def opening(events: Threaded[Any], passes: Callable[[Any], bool]) -> list[Any]:
+    """The first items of ``events``, up to and including the first one ``passes`` does not hold for, read
+    before the response starts: so an error up to then (retrieval's, or a busy model's) still gets its status
+    and JSON body instead of an ``error`` event in a started stream. The events are closed on an error."""
+    items: list[Any] = []
+    try:
+        while True:
+            items.append(await events.next())
+            if not passes(items[-1]):
+                return items
+    except StopAsyncIteration:
+        return items
+    except BaseException:
+        events.close()
+        raise
+
+
 def sse(data: Any, event: str | None = None) -> str:
     """One server-sent event with ``data`` as JSON (on one line: JSON escapes newlines)."""
     head = f"event: {event}\n" if event else ""

@@ -61,7 +61,8 @@ def _llamacpp(s: LLMSettings) -> ChatBackend:
 
     name, path = resolve_model(s.model)
     model = ChatLlamaCpp(model_path=path, model_name=name, n_ctx=s.context_window, n_threads=s.threads,
-                         temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+                         temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                         max_waiting=s.max_waiting, busy_timeout=s.busy_timeout)
     return ChatBackend(model, name)
 
 

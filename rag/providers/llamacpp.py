@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +16,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from rag.errors import ConfigError
+from rag.errors import BusyError, ConfigError
 from rag.providers import bundled_gguf
 from rag.providers.registry import require
 
@@ -35,6 +37,46 @@ def resolve_model(model: str | None) -> tuple[str, str]:
                            + ", ".join(bundled_gguf.MODELS) + "), or leave it empty for the default")
 
 
+class Gate:
+    """One request at a time on the model, at most ``max_waiting`` waiting for it, each at most ``timeout``
+    seconds: past either bound the request gets ``BusyError`` instead of an unbounded wait. It also keeps the
+    loaded model. Shared by the copies ``ChatModel`` makes for per-request parameters (pydantic copies private
+    attributes shallowly), so a copy neither loads a model of its own nor runs beside the original."""
+
+    def __init__(self) -> None:
+        self.llama: Any = None
+        self._model = threading.Lock()
+        self._count = threading.Lock()
+        self.waiting = 0
+
+    @contextlib.contextmanager
+    def hold(self, max_waiting: int, timeout: float) -> Iterator[None]:
+        if not self._model.acquire(blocking=False):
+            with self._count:
+                if self.waiting >= max_waiting:
+                    raise _busy(f"{self.waiting} other questions are already waiting", timeout)
+                self.waiting += 1
+            started = time.monotonic()
+            try:
+                got = self._model.acquire(timeout=timeout)
+            finally:
+                with self._count:
+                    self.waiting -= 1
+            if not got:
+                raise _busy(f"this question waited {time.monotonic() - started:.0f} s for it", timeout)
+        try:
+            yield
+        finally:
+            self._model.release()
+
+
+def _busy(why: str, timeout: float) -> BusyError:
+    return BusyError(f"the model is busy answering other questions ({why}); try again in a moment",
+                     hint="the local model answers one question at a time: ask again shortly, or raise "
+                          "llm.max_waiting / llm.busy_timeout to let more questions wait longer",
+                     retry_after=max(1, min(30, round(timeout / 6))))
+
+
 class ChatLlamaCpp(BaseChatModel):
     model_path: str
     model_name: str = DEFAULT_MODEL
@@ -45,20 +87,26 @@ class ChatLlamaCpp(BaseChatModel):
     max_tokens: int = 384
     repeat_penalty: float = 1.15  # small models loop without it
     seed: int = 0
+    max_waiting: int = 4  # requests that may wait while one runs; more get BusyError at once
+    busy_timeout: float = 60.0  # seconds a request waits for the model before BusyError
 
-    _llama: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _gate: Gate = PrivateAttr(default_factory=Gate)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the model now (not counting the one it is answering)."""
+        return self._gate.waiting
 
     @property
     def _llm_type(self) -> str:
         return "llamacpp"
 
     def _model(self) -> Any:
-        if self._llama is None:
+        if self._gate.llama is None:
             llama_cpp = require("llama_cpp", "llama-cpp-python", extra="local")
-            self._llama = llama_cpp.Llama(model_path=self.model_path, n_ctx=self.n_ctx,
-                                          n_threads=self.n_threads or os.cpu_count(), seed=self.seed, verbose=False)
-        return self._llama
+            self._gate.llama = llama_cpp.Llama(model_path=self.model_path, n_ctx=self.n_ctx,
+                                               n_threads=self.n_threads or os.cpu_count(), seed=self.seed, verbose=False)
+        return self._gate.llama
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -75,7 +123,7 @@ class ChatLlamaCpp(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        with self._lock:
+        with self._gate.hold(self.max_waiting, self.busy_timeout):
             result = self._model().create_chat_completion(messages=self._messages(messages), **self._params(stop, kwargs))
         usage = result.get("usage") or {}
         message = AIMessage(
@@ -89,7 +137,7 @@ class ChatLlamaCpp(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        with self._lock:
+        with self._gate.hold(self.max_waiting, self.busy_timeout):
             llama = self._model()
             prompt_tokens: int | None = None
             finish_reason = None
