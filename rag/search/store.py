@@ -5,9 +5,12 @@ Two ways to run it, chosen by ``store.url`` (``Store.open``):
 
 - **embedded** (the default): a Chroma ``PersistentClient`` in ``store.path``, the catalog as a JSON manifest
   beside it (``rag.search.catalog.FileCatalog``) and the BM25 index saved beside it with the manifest's stamp.
-  Writes are ordered so that a crash at any point leaves a store the next ingest repairs: new chunks are upserted
-  first (ids are deterministic), then the document's stale chunks are deleted, then the manifest is replaced
-  atomically. A document whose manifest entry does not match its file is simply ingested again.
+  Writes are ordered so that a crash at any point leaves a store the next ingest repairs: the document's name is
+  written to a journal (``<collection>.pending``), new chunks are upserted (ids are deterministic), the
+  document's stale chunks are deleted, the manifest is replaced atomically, and the journal removed. Opening a
+  store whose journal names a document (a process was killed while writing it) removes that document's chunks
+  and its manifest entry, so the next ingest adds it afresh whatever its file now holds (without the journal, a
+  file put back to the version the manifest names would be skipped, beside chunks of the other version).
 - **server**: a Chroma server (``chroma run``) shared by app replicas and ingest workers on several machines.
   Chroma is the only source of truth: the catalog is a companion collection (``ChromaCatalog``) and the keyword
   index is derived, kept in each process's memory and brought up to date from Chroma when the catalog's
@@ -22,7 +25,9 @@ Two ways to run it, chosen by ``store.url`` (``Store.open``):
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -91,6 +96,8 @@ class Store:
             self.sync(force=True)
             return
         self._documents = self._catalog.load()
+        self._journal = folder / f"{collection}.pending"
+        self._finish_interrupted_write()
         if keyword is not None and keyword.stamp != self.stamp():
             if self._documents or len(keyword):
                 self._rebuild_keyword_index()
@@ -153,6 +160,49 @@ class Store:
         with self._lock:
             if self._keyword is not None and not self.shared:
                 self._keyword.commit(self.stamp())
+
+    # -- the journal of an embedded store: the document being written --------------------------------------
+
+    def _begin(self, source: str) -> None:
+        """Before changing a document's chunks: name it in the journal (an embedded store; a shared one has the
+        generation token and the catalog's versions instead)."""
+        if not self.shared:
+            self._finish_interrupted_write()  # a write of this process that raised half-way: undone first
+            tmp = self._journal.with_suffix(".pending.tmp")
+            tmp.write_text(json.dumps({"source": source, "pid": os.getpid()}, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, self._journal)
+
+    def _end(self) -> None:
+        if not self.shared:
+            self._journal.unlink(missing_ok=True)
+
+    def _finish_interrupted_write(self) -> None:
+        """A journal left by a process killed while writing a document (or by a write of this process that
+        raised): remove that document (its chunks, then its manifest entry), so that the next ingest adds it
+        afresh; the keyword index, out of step with the manifest's stamp, is then rebuilt. A journal whose writer
+        is still running (an app opening the store while ``ingest.py`` writes it) is left alone."""
+        try:
+            entry = json.loads(self._journal.read_text(encoding="utf-8"))
+            source, pid = entry["source"], int(entry.get("pid", 0))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("journal %s unreadable (%s); ignored", self._journal, exc)
+            self._end()
+            return
+        if pid and pid != os.getpid() and _running(pid):
+            return
+        logger.warning("'%s' was being written when a process stopped; removing it from '%s' (the next ingest "
+                       "adds it again)", source, self.name)
+        col = self._get_collection()
+        ids = self._chunk_ids(source)
+        if col is not None:
+            self._delete_ids(col, ids)
+        if self._documents.pop(source, None) is not None:
+            self._catalog.remove(source, self._documents)
+        if self._keyword is not None:
+            self._keyword.delete(ids)
+        self._end()
 
     def _rebuild_keyword_index(self) -> None:
         logger.warning("keyword index of '%s' does not match the store; rebuilding it from the stored chunks", self.name)
@@ -297,12 +347,14 @@ class Store:
                                                "embedding_dim": dimension})
             if dimension and (col.metadata or {}).get("embedding_dim") is None:
                 col.modify(metadata={**(col.metadata or {}), "embedding_dim": dimension})
+            self._begin(info.source)
             self._upsert(col, chunks, vectors)
             keep = {c.id for c in chunks}
             stale = [i for i in self._chunk_ids(info.source) if i not in keep]
             self._delete_ids(col, stale)
             self._documents[info.source] = info
             self._catalog.put(info, self._documents)
+            self._end()
             if self.shared:
                 self._catalog.bump()
                 self._repair(col, info, chunks, vectors)
@@ -343,6 +395,7 @@ class Store:
             self._documents.pop(source, None)
             if self.shared:  # out of the catalog first: other processes stop showing it at their next check
                 self._catalog.remove(source, self._documents)
+            self._begin(source)
             col = self._get_collection()
             ids = self._chunk_ids(source)
             if col is not None:
@@ -351,6 +404,7 @@ class Store:
                 self._catalog.bump()
             else:
                 self._catalog.remove(source, self._documents)
+            self._end()
             if self._keyword is not None:
                 self._keyword.delete(ids if not self.shared else self._keyword_ids({source}))
                 self._indexed.pop(source, None)
@@ -454,6 +508,16 @@ class Store:
     def _delete_ids(self, col: Any, ids: list[str]) -> None:
         for start in range(0, len(ids), 5000):
             col.delete(ids=ids[start:start + 5000])
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def connect_server(url: str) -> Any:
