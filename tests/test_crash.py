@@ -122,3 +122,31 @@ def _post_quietly(post, url: str, files: list[Path]) -> None:
         post(url, files)
     except Exception:  # noqa: BLE001 - the app is killed mid-request
         pass
+
+
+def test_a_write_that_raised_half_way_is_undone_before_the_next_one(make_rag, tmp_path, embedder):
+    """In one process: a document's new chunks written, then deleting its old ones fails (a full disk, say). The
+    journal still names it, so the next write removes it first: no mix of two versions is left searchable."""
+    from tests.conftest import NURIBYEOL, ZORBLAX
+    from tests.pdfs import write_pdf
+
+    rag = make_rag()
+    first = write_pdf(tmp_path / "docs" / "first.pdf", ZORBLAX)
+    second = write_pdf(tmp_path / "docs" / "second.pdf", NURIBYEOL)
+    rag.ingest([first])
+    write_pdf(first, ["Completely new text about the Sorvane bridge, opened in 2021."])
+    delete_ids = rag.store._delete_ids
+
+    def failing(col, ids):
+        if ids:
+            raise OSError(28, "No space left on device")
+        delete_ids(col, ids)
+
+    rag.store._delete_ids = failing
+    assert [f.file for f in rag.ingest([first]).failed] == ["first.pdf"]
+    rag.store._delete_ids = delete_ids
+    assert rag.ingest([second]).added == ["second.pdf"]
+    assert rag.document("first.pdf") is None  # removed, to be added afresh by the next ingest
+    assert check_store(rag.settings.store.path, {second: "누리별"}, embedder).problems == []
+    assert rag.ingest([first]).added == ["first.pdf"]
+    assert check_store(rag.settings.store.path, {first: "Sorvane", second: "누리별"}, embedder).problems == []
