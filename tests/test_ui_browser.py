@@ -99,13 +99,23 @@ def test_upload_ask_cited_answer_refusal_and_delete(page, tmp_path, app):
 def test_script_in_a_pdf_is_shown_as_text(page, tmp_path):
     payload = "<script>alert(1)</script>"
     pdf = write_pdf(tmp_path / "notes.pdf", [f"Security notes\n\nThe string {payload} and <img src=x onerror=alert(2)> "
-                                             "appear in this file. The vault code of Orlen Ridge is 7741."])
-    assert upload(page, [pdf])["notes.pdf"].startswith(("added", "updated"))
+                                             "and <a href=\"javascript:alert(3)\">open</a> appear in this file. "
+                                             "The vault code of Orlen Ridge is 7741."])
+    # markup and a javascript: link in a file name, too
+    named = write_pdf(tmp_path / "<img src=x onerror=alert(4)> javascript:alert(5).pdf",
+                      ["Harbour log. The ferry Tamsel Wing docks at pier 12."])
+    results = upload(page, [pdf, named])
+    assert results["notes.pdf"].startswith(("added", "updated"))
+    assert len(results) == 2 and all(r.startswith(("added", "updated")) for r in results.values()), results
     ask(page, "What is the vault code of Orlen Ridge?")
     card = page.locator("#sources .src-card").first
     card.wait_for()
     assert payload in card.locator(".src-text").inner_text()  # shown as text ...
     assert page.locator("#sources script, #chat script, #sources img[src=x]").count() == 0  # ... not as markup
+    ask(page, "At which pier does the ferry Tamsel Wing dock?")
+    page.locator("#sources .src-card").first.wait_for()
+    assert page.locator("#library").inner_text().count("onerror") >= 1  # the file name is listed, as text
+    assert page.locator("img[src=x], a[href^='javascript:' i], [onerror]").count() == 0  # nowhere on the page
     assert page.dialogs == []
 
     page.locator("#use-docs label", has_text="notes.pdf").click()  # the chat may no longer use it
