@@ -45,24 +45,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.proc import tree_rss_mb  # noqa: E402
+from bench.proc import rss_mb, tree_rss_mb  # noqa: E402
+from tests.conftest import NURIBYEOL, ZORBLAX  # noqa: E402  (the test suite's made-up documents)
 from tests.pdfs import write_pdf  # noqa: E402
 
-ZORBLAX = [
-    "Zorblax Dynamics - Technical Review 2023\n\nThis review describes the company's plants, people and plans. "
-    "Zorblax Dynamics was founded in 1998 in the town of Orlen Ridge.",
-    "Staff and training\n\nThe company trained 312 apprentices in 2023. Safety training takes eleven days "
-    "and is repeated every two years. The canteen serves lunch from noon.",
-    "Power generation\n\nThe Quillon-7 reactor at Vessmark produces 418 megawatts. It was commissioned in 2017 "
-    "and is cooled by water from Lake Thessaly.",
-    "Future plans\n\nA second plant near Calloway Bay is planned for 2029, subject to permits. "
-    "The board approved a research budget for battery storage.",
-]
-NURIBYEOL = [
-    "누리별 항공 2023 지속가능경영 보고서\n\n누리별 항공은 2009년 제주에서 설립된 항공사이다.",
-    "운항 실적\n\n누리별 항공의 2023년 탑승객 수는 740만 명으로 집계되었다. 정시 운항률은 91.3%였다.",
-    "향후 계획\n\n2026년까지 친환경 항공기 12대를 새로 도입할 예정이다.",
-]
 QUESTIONS = [
     "How many megawatts does the Quillon-7 reactor at Vessmark produce?",
     "How many apprentices did Zorblax Dynamics train in 2023?",
@@ -93,16 +79,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def pct(values: list[float], q: float) -> float | None:

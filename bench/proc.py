@@ -7,6 +7,17 @@ import threading
 from pathlib import Path
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process (VmRSS), 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def tree_rss_mb(root: int) -> float:
     """Resident memory of a process and all its descendants (parse workers, the forkserver), from /proc."""
     parents: dict[int, int] = {}

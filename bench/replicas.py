@@ -53,6 +53,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.proc import rss_mb, tree_rss_mb  # noqa: E402
 from tests.pdfs import write_pdf  # noqa: E402
 from tests.servers.running import free_port  # noqa: E402
 
@@ -155,8 +156,8 @@ class Proc:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def rss_mb(self) -> dict[str, float]:
-        own = _rss(self.pid)
-        children = sum(_rss(p) for p in _descendants(self.pid))
+        own = rss_mb(self.pid)
+        children = max(0.0, tree_rss_mb(self.pid) - own)
         return {"rss_mb": round(own, 1), "children_rss_mb": round(children, 1)}
 
     def stop(self, timeout: float = 20) -> str:
@@ -173,32 +174,6 @@ class Proc:
                 self.popen.wait()
         self._log.close()
         return f"{self.popen.returncode}" + (" (SIGKILL: no exit in time)" if killed else "")
-
-
-def _rss(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    out, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def wait_for(check, what: str, timeout: float, procs: list[Proc]) -> float:
