@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +34,8 @@ offline_defaults()
 
 import numpy as np  # noqa: E402
 
+from bench.proc import rss_mb  # noqa: E402
+from bench.query import percentile, read_source  # noqa: E402
 from rag import Rag  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.eval.retrieval import load_questions  # noqa: E402
@@ -46,36 +48,11 @@ SOURCE = ROOT / ".eval-cache" / "dev-en-pdfs-b96152975a"
 PER_DOC = 1000
 
 
-def percentile(values: list[float], pct: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1] if len(values) > 1 else values[0]
-
-
-def rss_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def settings_for(path: Path, url: str | None, collection: str = "documents"):
     env = {"RAG_STORE__PATH": str(path), "RAG_STORE__COLLECTION": collection}
     if url:
         env["RAG_STORE__URL"] = url
     return load_config(environ=env)
-
-
-def read_source(store: Path) -> tuple[list[str], np.ndarray]:
-    import chromadb
-    from chromadb.config import Settings
-
-    client = chromadb.PersistentClient(path=str(store), settings=Settings(anonymized_telemetry=False))
-    col = client.get_collection("documents", embedding_function=None)
-    texts, vectors = [], []
-    for offset in range(0, col.count(), 5000):
-        got = col.get(include=["documents", "embeddings"], limit=5000, offset=offset)
-        texts.extend(got["documents"])
-        vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
-    return texts, np.vstack(vectors)
 
 
 def build(rag: Rag, texts: list[str], vectors: np.ndarray, size: int, provider: str, model: str) -> float:
@@ -105,7 +82,7 @@ def replica(args: argparse.Namespace) -> None:
     questions = [q.question for q in load_questions(QA)]
     embedder = Rag(settings_for(Path(tempfile.mkdtemp()), None)).embedder()
     embedder.embed_query("warm up")
-    base_rss = rss_mb()
+    base_rss = rss_mb(os.getpid())
     started = time.perf_counter()
     rag = Rag(settings_for(Path(args.path), args.url), embedder=embedder)
     opened = time.perf_counter() - started
@@ -143,8 +120,8 @@ def replica(args: argparse.Namespace) -> None:
         out["write_one_doc_s"] = written_s
         out["slowest_search_during_sync_ms"] = slowest * 1000
         writer.delete("fresh-note.txt")
-    out["rss_mb"] = rss_mb()
-    out["rss_over_model_mb"] = rss_mb() - base_rss
+    out["rss_mb"] = rss_mb(os.getpid())
+    out["rss_over_model_mb"] = rss_mb(os.getpid()) - base_rss
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
 
