@@ -1,5 +1,7 @@
 """Keyword tokenisation, the persistent BM25 index, fusion and the relevance signal, on real generated PDFs."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,40 @@ def test_bm25_index_persists_and_updates_incrementally(tmp_path):
     assert [cid for cid, _ in again.search("reactor", 5)] == ["4"]
     assert again.search("reactor", 5, sources=["b.pdf"]) == []
     assert again.search("zzz unknown words", 5) == []
+
+
+def test_bm25_scores_match_bm25s(corpus):
+    """Our BM25 matrix (whole-array numpy) scores every chunk as bm25s does, on the real corpus's tokens, with
+    repeated terms, a document filter, and terms of one chunk only."""
+    import bm25s
+
+    from rag.ingest.loaders import load_file
+    from rag.ingest.splitting import Splitter, keyword_terms
+
+    chunks = []
+    for path in sorted(corpus.glob("*.pdf")):
+        pages = load_file(path.read_bytes(), path.name).pages
+        chunks += Splitter(120, 20).split(pages, hashlib.sha256(path.name.encode()).hexdigest())
+    index = BM25Index(None)
+    index.add(chunks, [keyword_terms(c) for c in chunks])
+    assert len(index) >= 12
+    vocab = index._vocab
+    reference = bm25s.BM25()
+    reference.index(([t.tolist() for t in index._tokens], {i: i for i in range(len(vocab))}), show_progress=False,
+                    create_empty_token=False)
+    for question in ["How often must the Zorblax filter be replaced?", "누리별 항공의 탑승객 수는?", "revenue 2023 2023"]:
+        ids = sorted({vocab[t] for t in tokenize(question) if t in vocab})
+        assert ids
+        ours = index._built().scores(ids)
+        assert np.allclose(ours, reference.get_scores(ids), rtol=1e-5, atol=1e-6)
+        found = index.search(question, 5)
+        best = np.sort(ours)[::-1][:len(found)]
+        assert np.allclose([score for _, score in found], best)  # the top chunks, best first (ties in any order)
+        assert all(ours[index._ids.index(cid)] == pytest.approx(score) for cid, score in found)
+    source_of = {c.id: c.source for c in chunks}
+    for source in {c.source for c in chunks}:
+        filtered = index.search("Zorblax 누리별 reactor 탑승객 2023", 50, sources=[source])
+        assert filtered and {source_of[cid] for cid, _ in filtered} == {source}
 
 
 def test_coverage_weights_rare_terms(tmp_path):

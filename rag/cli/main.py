@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 def setup_logging(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("pypdf", "chromadb", "httpx", "httpcore", "sentence_transformers", "urllib3", "bm25s"):
+    for noisy in ("pypdf", "chromadb", "httpx", "httpcore", "sentence_transformers", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 

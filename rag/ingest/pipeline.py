@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PREFETCH = 2  # files parsed ahead of the one being embedded
 EMBED_BATCH = 256  # chunks per embedding call, so a large file shows progress while it is embedded
 # Bumped when parsing or chunking changes what is stored: documents ingested by an older version are redone.
-VERSION = 3
+VERSION = 4  # 4: running headers are no page's heading
 
 OnProgress = Callable[[Progress], None]
 

@@ -1,4 +1,4 @@
-"""BM25 keyword index over the chunks (bm25s), persisted beside the vector store.
+"""BM25 keyword index over the chunks, persisted beside the vector store.
 
 Chunks are tokenised once, when they are added; their token ids are kept, so that after a batch of changes
 the BM25 matrix is rebuilt from ids in a fraction of a second instead of re-reading any text. Changes are
@@ -136,10 +136,9 @@ class BM25Index:
             ids = sorted({t for t in (self._vocab.get(t) for t in tokenize(query)) if t is not None and t < matrix.terms})
             if not ids:
                 return []
-            scores = matrix.retriever.get_scores(ids)
+            scores = matrix.scores(ids)
             if sources is not None:
-                allowed = set(sources)
-                scores = scores * np.fromiter((d in allowed for d in matrix.docs), dtype=scores.dtype)
+                scores *= matrix.allowed(set(sources))
             n = min(n, len(scores))
             top = np.argpartition(-scores, n - 1)[:n]
             top = top[np.argsort(-scores[top])]
@@ -249,23 +248,55 @@ class BM25Index:
         self._stale = True
 
 
-class _Matrix:
-    """A built BM25 matrix and the chunks (ids, documents) of its rows, as they were when it was built."""
+K1, B = 1.5, 0.75  # BM25's usual constants (Lucene's, and bm25s's defaults)
 
-    def __init__(self, retriever: object, ids: list[str], docs: list[str], doc_freq: np.ndarray, terms: int) -> None:
-        self.retriever, self.ids, self.docs, self.doc_freq, self.terms = retriever, ids, docs, doc_freq, terms
+
+class _Matrix:
+    """A built BM25 matrix and the chunks (ids, documents) of its rows, as they were when it was built.
+
+    Scores are BM25 as Lucene computes it (and bm25s, which built this matrix until 2026-12: a test checks the
+    two agree): idf = log(1 + (N - df + 0.5) / (df + 0.5)), times tf / (tf + k1 (1 - b + b len / avg len)),
+    precomputed for every (term, chunk) pair and stored by term (CSC), so a query adds up a few columns. Built
+    with whole-array numpy operations: bm25s's indexer goes through Python lists and a Counter per chunk, which
+    at 1M chunks took minutes and gigabytes (docs/BENCHMARKS.md)."""
+
+    def __init__(self, ids: list[str], docs: list[str], tokens: list[np.ndarray], terms: int) -> None:
+        self.ids, self.docs, self.terms = ids, docs, terms
+        names = sorted(set(docs))
+        self._doc_names = {name: i for i, name in enumerate(names)}
+        self._doc_codes = np.fromiter((self._doc_names[d] for d in docs), dtype=np.int32, count=len(docs))
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        rows = len(tokens)
+        flat = np.concatenate(tokens).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
+        # one sort of (term, chunk) keys gives the postings in term order, and the term frequencies as run lengths
+        keys = flat * rows + np.repeat(np.arange(rows, dtype=np.int64), lengths)
+        del flat
+        keys.sort()
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=np.int64)
+        tf = np.diff(np.r_[starts, len(keys)]).astype(np.float32)
+        keys = keys[starts]
+        term, chunk = keys // max(rows, 1), (keys % max(rows, 1)).astype(np.int32)
+        del keys
+        self.doc_freq = np.bincount(term, minlength=terms + 1).astype(np.int32)
+        idf = np.log1p((rows - self.doc_freq + 0.5) / (self.doc_freq + 0.5)).astype(np.float32)
+        norm = (K1 * (1 - B + B * lengths / max(float(lengths.mean()) if rows else 1.0, 1e-9))).astype(np.float32)
+        self._data = idf[term] * tf / (tf + norm[chunk])
+        self._rows = chunk
+        self._indptr = np.r_[0, np.cumsum(self.doc_freq)]
+
+    def scores(self, term_ids: list[int]) -> np.ndarray:
+        """Each chunk's BM25 score for these (distinct) terms."""
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        for tid in term_ids:
+            start, end = self._indptr[tid], self._indptr[tid + 1]
+            scores[self._rows[start:end]] += self._data[start:end]  # a chunk appears once in a term's postings
+        return scores
+
+    def allowed(self, sources: set[str]) -> np.ndarray:
+        """A mask of the chunks of these documents."""
+        codes = [self._doc_names[s] for s in sources if s in self._doc_names]
+        return np.isin(self._doc_codes, np.asarray(codes, dtype=np.int32))
 
 
 def _build(ids: list[str], docs: list[str], tokens: list[np.ndarray], terms: int) -> _Matrix | None:
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG when imported
-    if not ids:
-        return None
-    retriever = bm25s.BM25()
-    vocab = {tid: tid for tid in range(max(terms, 1))}  # our term ids are already dense
-    retriever.index(([t.tolist() for t in tokens], vocab), show_progress=False, create_empty_token=False)
-    doc_freq = np.zeros(terms + 1, dtype=np.int32)
-    for row in tokens:
-        doc_freq[np.unique(row)] += 1
-    return _Matrix(retriever, ids, docs, doc_freq, terms)
+    return _Matrix(ids, docs, tokens, terms) if ids else None

@@ -45,7 +45,7 @@ class Retriever:
         k = k or self.settings.k
         mode = mode or self.settings.mode
         sources = None if sources is None else list(sources)
-        if not query.strip() or self._store.count() == 0 or sources == []:
+        if not query.strip() or sources == [] or self._store.empty():
             return []
         n = max(self.settings.candidates, k)
         vector = self._query_vector(query)

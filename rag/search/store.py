@@ -417,6 +417,12 @@ class Store:
         self.sync()
         return sorted(self._documents.values(), key=lambda d: d.source.lower())
 
+    def empty(self) -> bool:
+        """Whether the catalog names no document: read from memory, where ``count`` asks Chroma (a scan of its
+        table in the embedded store, a round trip on a server), which a search cannot afford at 1M chunks."""
+        self.sync()
+        return not self._documents
+
     def document(self, source: str) -> DocumentInfo | None:
         self.sync()
         return self._documents.get(source)
