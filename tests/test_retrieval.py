@@ -136,8 +136,10 @@ def test_hybrid_finds_the_korean_page(make_rag, corpus):
 
 def test_keyword_index_follows_ingest_update_and_delete(make_rag, settings, embedder, tmp_path):
     rag = make_rag()
+    assert rag.store.empty() and rag.retriever.search("Quillon Vessmark", k=1) == []
     path = write_pdf(tmp_path / "report.pdf", ZORBLAX)
     rag.ingestor.ingest([path])
+    assert not rag.store.empty()
     assert rag.retriever.search("Quillon Vessmark", k=1, mode="bm25")[0].page == 3
     write_pdf(path, ["The Sorvane bridge opened in 2021.", "Nothing else here."])
     rag.ingestor.ingest([path])
@@ -147,6 +149,7 @@ def test_keyword_index_follows_ingest_update_and_delete(make_rag, settings, embe
     assert reopened.retriever.search("Sorvane bridge", k=1, mode="bm25")[0].page == 1
     reopened.store.delete("report.pdf")
     assert len(reopened.store.keyword) == 0
+    assert reopened.store.empty() and reopened.retriever.search("Sorvane bridge", k=1) == []
 
 
 def test_keyword_index_is_rebuilt_when_it_does_not_match_the_store(make_rag, settings, embedder, corpus):
