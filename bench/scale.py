@@ -99,6 +99,7 @@ def replica(args: argparse.Namespace) -> None:
                 rag.search(q, mode=mode)
                 times.append((time.perf_counter() - t) * 1000)
         out[mode] = {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95), "n": len(times)}
+    out["stages"] = stages(rag, questions)
     if args.url:  # how long a new document takes to show up here
         writer = Rag(settings_for(Path(tempfile.mkdtemp()), args.url), embedder=embedder)
         path = Path(tempfile.mkdtemp()) / "fresh-note.txt"
@@ -124,6 +125,25 @@ def replica(args: argparse.Namespace) -> None:
     out["rss_over_model_mb"] = rss_mb(os.getpid()) - base_rss
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
+
+
+def stages(rag: Rag, questions: list[str]) -> dict[str, dict[str, float]]:
+    """Where a hybrid search's time goes: the question's embedding, Chroma's vector query, BM25 (p50/p95 ms)."""
+    embedder, n = rag.embedder(), rag.settings.retrieval.candidates
+    times: dict[str, list[float]] = {"embed": [], "vector query": [], "bm25": []}
+    for q in questions:
+        t = time.perf_counter()
+        vector = embedder.embed_query(q)
+        times["embed"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        rag.store.query(vector, n)
+        times["vector query"].append(time.perf_counter() - t)
+        terms = rag.retriever.keyword_query(q)
+        t = time.perf_counter()
+        rag.store.keyword.search(terms, n)
+        times["bm25"].append(time.perf_counter() - t)
+    return {stage: {"p50_ms": percentile([x * 1000 for x in v], 50), "p95_ms": percentile([x * 1000 for x in v], 95)}
+            for stage, v in times.items()}
 
 
 def builder(args: argparse.Namespace) -> None:

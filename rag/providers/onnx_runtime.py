@@ -46,6 +46,8 @@ def open_session(graph: Path, optimization: str = "all", threads: int = 1) -> An
                                         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if threads > 1:  # idle threads wait without spinning: the cores are shared with the chat model and ingest
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 
