@@ -33,7 +33,7 @@ def test_worker_processes_and_a_thread_parse_alike(tmp_path):
     in_thread, pages_t = parse_with(0, path)
     assert in_process == in_thread
     assert [c.page for c in in_process.chunks][-1] == len(ZORBLAX)
-    assert in_process.terms and all(in_process.terms)
+    assert all(in_process.texts) and len(in_process.texts) == len(in_process.chunks)
     expected = [("zorblax.pdf", n, len(ZORBLAX)) for n in range(1, len(ZORBLAX) + 1)]
     assert pages_p == pages_t == expected  # page progress comes back from the workers
 

@@ -14,7 +14,7 @@ import logging
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from rag.ingest.pdf import pdf_page_count
 from rag.ingest.splitting import Splitter
 from rag.ingest.workers import Parsed, ParsePool, Planned, processes_for
 from rag.search.store import Store
+from rag.text import tokenize
 from rag.types import DocumentInfo, Failure, IngestReport, Progress
 
 if TYPE_CHECKING:
@@ -193,16 +194,20 @@ class Ingestor:
 
     def write(self, parsed: Parsed, embedder: Embedder,
               on_embedded: Callable[[int, int], None] | None = None) -> DocumentInfo:
-        """Embed a parsed file's search texts and make its chunks the document's only chunks in the store."""
+        """Embed a parsed file's search texts and make its chunks the document's only chunks in the store. Their
+        keyword terms are made meanwhile, in a thread (the model runs outside the GIL)."""
         import numpy as np
 
         texts = parsed.texts
-        parts = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            parts.append(embedder.embed_documents(texts[start:start + EMBED_BATCH]))
-            if on_embedded is not None:
-                on_embedded(min(start + EMBED_BATCH, len(texts)), len(texts))
-        vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        with ThreadPoolExecutor(1, thread_name_prefix="rag-terms") as pool:
+            terms = pool.submit(lambda: [tokenize(t) for t in texts])
+            parts = []
+            for start in range(0, len(texts), EMBED_BATCH):
+                parts.append(embedder.embed_documents(texts[start:start + EMBED_BATCH]))
+                if on_embedded is not None:
+                    on_embedded(min(start + EMBED_BATCH, len(texts)), len(texts))
+            vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            keyword_terms = terms.result()
         info = DocumentInfo(
             source=parsed.source,
             doc_id=parsed.doc_id,
@@ -214,7 +219,7 @@ class Ingestor:
             version=VERSION,
         )
         self._store.replace(info, parsed.chunks, vectors, provider=embedder.provider, model=embedder.model,
-                            terms=parsed.terms)
+                            terms=keyword_terms)
         return info
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""The parse pool: file -> pages -> chunks -> search texts and keyword terms, ahead of the embedding model.
+"""The parse pool: file -> pages -> chunks -> search texts, ahead of the embedding model.
 
 pypdf is pure Python and holds the GIL (about 70-100 ms a page for SEC filings in layout mode): in a thread it
 can use one core at most, and once the embedding model is fast it is as costly as the model. So when several
@@ -9,6 +9,10 @@ file uses every core. One short file is parsed in a thread (starting processes w
 unless a per-file time or memory limit is set (``ingest.file_timeout``, ``ingest.file_memory_mb``, on by default):
 only a process can be held to those, so then every file is parsed in a worker process of its own, which a
 hostile file (a decompression bomb, a 20,000-page PDF, a zip bomb) can exhaust without harming the others.
+
+Keyword terms are not made here but by the process that embeds (``Ingestor.write``): Korean terms need Kiwi,
+whose model takes seconds to load, and worker processes are new for every ingest call (an upload, a watched
+folder's batch), where the embedding process loads it once.
 
 Workers send page progress back through a pipe, and errors back as values (exception objects do not all
 survive pickling), which ``ParsePool`` raises again in this process, so callers see the same errors either way.
@@ -32,7 +36,6 @@ from rag.ingest.loaders import join_parts, load_file
 from rag.ingest.loading import Loaded, LoadOptions, OnPage
 from rag.ingest.pdf import load_pdf
 from rag.ingest.splitting import Splitter, search_text
-from rag.text import tokenize
 from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
@@ -60,8 +63,7 @@ class Parsed:
     doc_id: str
     pages: list[Page]
     chunks: list[Chunk]
-    texts: list[str]  # search text of each chunk (what is embedded): rag.ingest.splitting.search_text
-    terms: list[list[str]]  # keyword-index terms of each search text
+    texts: list[str]  # search text of each chunk (what is embedded and indexed): rag.ingest.splitting.search_text
     path: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -73,7 +75,7 @@ def parse(data: bytes, source: str, doc_id: str, options: LoadOptions, splitter:
 
 
 def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: str = "", max_chunks: int = 0) -> Parsed:
-    """Chunks of a file's pages, with their search texts and keyword terms (at most ``max_chunks``, if set)."""
+    """Chunks of a file's pages, with their search texts (at most ``max_chunks``, if set)."""
     chunks = splitter.split(loaded.pages, doc_id)
     if not chunks:
         raise DocumentError("no text found in the file", hint="check that the file is not empty")
@@ -81,7 +83,7 @@ def finish(loaded: Loaded, source: str, doc_id: str, splitter: Splitter, path: s
         raise DocumentError(f"the file gives {len(chunks):,} passages; the limit is {max_chunks:,} per file",
                             hint="split the file, or raise ingest.file_max_chunks")
     texts = [search_text(c) for c in chunks]
-    return Parsed(source, doc_id, loaded.pages, chunks, texts, [tokenize(t) for t in texts], path, loaded.warnings)
+    return Parsed(source, doc_id, loaded.pages, chunks, texts, path, loaded.warnings)
 
 
 @dataclass(frozen=True, slots=True)
