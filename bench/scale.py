@@ -2,6 +2,13 @@
 
     .venv/bin/python bench/scale.py [--size 100000] [--repeat 3] [--ingest-files 2] [--json FILE]
 
+    # or step by step (how 1M chunks were measured; see docs/BENCHMARKS.md):
+    .venv/bin/python bench/scale.py build --path DIR/embedded --size 1000000
+    .venv/bin/python bench/scale.py replica --path DIR/embedded
+    cp -r DIR/embedded DIR/server && chroma run --path DIR/server --port 8766 &
+    .venv/bin/python bench/scale.py catalog --path DIR/embedded --url http://127.0.0.1:8766
+    .venv/bin/python bench/scale.py replica --path DIR/replica --url http://127.0.0.1:8766
+
 1. Builds a store of ``--size`` chunks twice, embedded and on a `chroma run` server started here, from a real
    store's chunks and vectors (the dev-en eval store, as bench/query.py; beyond its size, copies with a little
    noise on the vectors), 1,000 chunks a document, through ``Store.replace``.
@@ -155,6 +162,22 @@ def builder(args: argparse.Namespace) -> None:
     print(json.dumps({"build_s": built, "source_chunks": len(texts)}), flush=True)
 
 
+def catalog(args: argparse.Namespace) -> None:
+    """Record an embedded store's documents in the catalog of a Chroma server that serves a copy of its files
+    (``chroma run --path COPY``: the same on-disk format), so that the copy is a server store. Writing 1M chunks
+    through the server's HTTP API took more than an hour here; copying the embedded store's files takes a minute."""
+    from rag.search.catalog import ChromaCatalog, FileCatalog
+    from rag.search.store import connect_server
+
+    documents = FileCatalog(Path(args.path) / f"{args.collection}.manifest.json").load()
+    client = connect_server(args.url)
+    shared = ChromaCatalog(lambda: client, args.collection)
+    for info in documents.values():
+        shared.put(info, documents)
+    shared.bump()
+    print(json.dumps({"documents": len(documents)}), flush=True)
+
+
 def worker(args: argparse.Namespace) -> None:
     """Ingest files into the server store, starting at --start-at (epoch s) with the model already loaded."""
     rag = Rag(settings_for(Path(tempfile.mkdtemp()), args.url, args.collection))
@@ -184,7 +207,7 @@ def result_of(proc: subprocess.Popen) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("role", nargs="?", default="all", choices=["all", "build", "replica", "worker"])
+    parser.add_argument("role", nargs="?", default="all", choices=["all", "build", "replica", "worker", "catalog"])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ingest-files", type=int, default=2)
@@ -202,6 +225,8 @@ def main() -> None:
         return worker(args)
     if args.role == "build":
         return builder(args)
+    if args.role == "catalog":
+        return catalog(args)
 
     from tests.servers.running import ServerProcess, free_port
 
