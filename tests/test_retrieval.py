@@ -214,7 +214,7 @@ def test_a_name_written_with_spaces_finds_the_file_that_writes_it_as_one_word(ma
     joined = compounds("Does American Water Works pay? What of Best Buy's stores?")
     assert joined[0] == ("AmericanWaterWorks", "American Water Works")  # longest first
     assert {("AmericanWater", "American Water"), ("WaterWorks", "Water Works"), ("BestBuy", "Best Buy")} <= set(joined)
-    assert not any("What" in word or "Buy" in word and "Best" not in word for word, _ in joined)  # "What" is a stop word
+    assert not any("What" in word or ("Buy" in word and "Best" not in word) for word, _ in joined)  # "What" is a stop word
     folder = tmp_path / "filings"
     # The filing names its company only in its file name; another document says "best" and "buy" in its text.
     write_pdf(folder / "BRIGHTLINE_2019_10K.pdf", ["Consolidated Balance Sheets\nMerchandise inventories 5,409 5,209\n"

@@ -1,8 +1,7 @@
 from dataclasses import replace
 
 from rag.ingest import pipeline as ingest
-from rag.ingest.splitting import (Splitter, chunk_id, document_title, page_heading, running_headers,
-                                   search_text)
+from rag.ingest.splitting import Splitter, chunk_id, document_title, page_heading, running_headers, search_text
 from rag.text import normalise
 from rag.types import Page
 
@@ -47,7 +46,8 @@ def test_running_headers_are_no_pages_heading():
     # below the share of pages that makes a running header, the same lines are the heading
     assert page_heading("Table of Contents\nNIKE, INC.\nCONSOLIDATED BALANCE SHEETS") == "Table of Contents / NIKE, INC."
     # a section title that opens a few pages of a long report stays their heading
-    report = [Page("r.pdf", n, ("Ⅱ. 주요 내용\n" if n < 4 else "") + f"시중은행은 최저자본금 {n}억 원이 필요하다.") for n in range(1, 20)]
+    report = [Page("r.pdf", n, ("Ⅱ. 주요 내용\n" if n < 4 else "") + f"시중은행은 최저자본금 {n}억 원이 필요하다.")
+              for n in range(1, 20)]
     assert running_headers(report) == frozenset()
     assert page_heading(report[0].text, running=running_headers(report)) == "Ⅱ. 주요 내용"
     assert running_headers(pages) == {"Table of Contents", "NIKE, INC."}
