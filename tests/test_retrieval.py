@@ -90,6 +90,21 @@ def test_bm25_scores_match_bm25s(corpus):
         assert filtered and {source_of[cid] for cid, _ in filtered} == {source}
 
 
+def test_top_scores_are_exact_at_scale():
+    """The sampled threshold that narrows 1M scores to a few candidates never changes the top n."""
+    from rag.search.bm25 import _top
+
+    rng = np.random.default_rng(0)
+    for scores in [rng.exponential(1.0, 1_000_000).astype(np.float32) * (rng.random(1_000_000) < 0.3),
+                   np.repeat(np.float32([3.0, 1.0, 0.0]), [7, 500_000, 499_993]),  # ties at the threshold
+                   np.zeros(200_000, dtype=np.float32)]:
+        for n in (1, 5, 40, 1000):
+            expected = np.sort(scores[scores > 0])[::-1][:n]
+            found = _top(scores, n)
+            assert np.array_equal(scores[found], expected)
+    assert list(_top(np.float32([0.0, 2.0, 1.0]), 5)) == [1, 2]
+
+
 def test_coverage_weights_rare_terms(tmp_path):
     index = BM25Index(tmp_path / "idx")
     index.add([chunk(str(i), f"Company {name} revenue was high in 2023") for i, name in enumerate(["Acme", "Globex", "Initech"])])
