@@ -1,7 +1,7 @@
 from dataclasses import replace
 
 from rag.ingest import pipeline as ingest
-from rag.ingest.splitting import Splitter, chunk_id, document_title, page_heading, running_headers, search_text
+from rag.ingest.splitting import Splitter, chunk_id, document_title, page_heading, search_text
 from rag.text import normalise
 from rag.types import Page
 
@@ -32,25 +32,6 @@ def test_chunks_from_the_middle_of_a_page_carry_its_heading():
     assert all(c.heading == "CONSOLIDATED BALANCE SHEETS" for c in chunks[1:])
     assert search_text(chunks[1]).startswith("ACME 2015 10K | CONSOLIDATED BALANCE SHEETS\n")
     assert document_title("[별첨] 지방은행 전환.pdf") == "[별첨] 지방은행 전환"
-
-
-def test_running_headers_are_no_pages_heading():
-    """"Table of Contents" opens every page of many filings: the statement title under it is the heading."""
-    def body(n: int) -> str:
-        return "\n".join(f"Line item {i} | {n},234 | 5,678" for i in range(40))
-
-    pages = [Page("NIKE_2021_10K.pdf", n, f"Table of Contents\nNIKE, INC.\nNOTES {n}\n{body(n)}") for n in range(1, 9)]
-    pages.append(Page("NIKE_2021_10K.pdf", 9, f"Table of Contents\nNIKE, INC.\nCONSOLIDATED BALANCE SHEETS\n{body(9)}"))
-    chunks = [c for c in Splitter(300, 0).split(pages, "b" * 64) if c.page == 9]
-    assert {c.heading for c in chunks[1:]} == {"CONSOLIDATED BALANCE SHEETS"}
-    # below the share of pages that makes a running header, the same lines are the heading
-    assert page_heading("Table of Contents\nNIKE, INC.\nCONSOLIDATED BALANCE SHEETS") == "Table of Contents / NIKE, INC."
-    # a section title that opens a few pages of a long report stays their heading
-    report = [Page("r.pdf", n, ("Ⅱ. 주요 내용\n" if n < 4 else "") + f"시중은행은 최저자본금 {n}억 원이 필요하다.")
-              for n in range(1, 20)]
-    assert running_headers(report) == frozenset()
-    assert page_heading(report[0].text, running=running_headers(report)) == "Ⅱ. 주요 내용"
-    assert running_headers(pages) == {"Table of Contents", "NIKE, INC."}
 
 
 def test_dot_leaders_are_removed():

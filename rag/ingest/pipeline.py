@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 PREFETCH = 2  # files parsed ahead of the one being embedded
 EMBED_BATCH = 256  # chunks per embedding call, so a large file shows progress while it is embedded
 # Bumped when parsing or chunking changes what is stored: documents ingested by an older version are redone.
-VERSION = 4  # 4: running headers are no page's heading
+VERSION = 3
 
 OnProgress = Callable[[Progress], None]
 

@@ -2,8 +2,6 @@
 
 Each chunk also remembers the heading of its page (the title lines at the top, such as "CONSOLIDATED BALANCE
 SHEETS" or "Ⅱ. 주요 내용"), so that a chunk from the middle of a table page can still be found by its title.
-Running headers, lines that open most pages of a document ("Table of Contents" on every page of a filing), are
-passed over: they would take the heading's place and say nothing about the page.
 What is embedded and indexed for keywords is ``search_text``: the document's title, the heading and the chunk;
 what is shown and quoted is the chunk's own text.
 """
@@ -25,50 +23,29 @@ _NUMBERED = re.compile(r"^(?:(?:item|part|section|chapter|article|note)\s+[\dIVX
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}$|^-\s*\d{1,4}\s*-$|^\d{1,4}\s*/\s*\d{1,4}$", re.I)
 
 
-RUNNING_SHARE = 0.25  # a line at the top of at least this share of a document's pages (and of 4) is a running header
-RUNNING_MIN_PAGES = 4
-TOP_LINES = 6  # the lines at the top of a page where headings (and running headers) are looked for
-
-
 def looks_like_heading(line: str) -> bool:
     line = line.strip()
-    if not 3 <= len(line) <= 90 or line.endswith((",", ";", ":")) or _PAGE_NUMBER.match(line):
+    if not 3 <= len(line) <= 90 or line.endswith((".", ",", ";", ":", "다.")) or _PAGE_NUMBER.match(line):
         return False
     letters = [ch for ch in line if ch.isalpha()]
     if len(letters) < 3:
         return False
-    latin = [ch for ch in letters if ch.isascii()]
-    if latin and len(latin) >= 0.6 * len(letters) and sum(ch.isupper() for ch in latin) >= 0.7 * len(latin):
-        return True  # ALL CAPS titles, company names included ("NIKE, INC.")
-    if line.endswith("."):
-        return False
     if _NUMBERED.match(line):
         return True
+    latin = [ch for ch in letters if ch.isascii()]
     if latin and len(latin) >= 0.6 * len(letters):
+        if sum(ch.isupper() for ch in latin) >= 0.7 * len(latin):
+            return True  # ALL CAPS titles
         return line[0].isupper() and len(line.split()) <= 6 and not re.search(r"[.!?,;]", line)  # "Financial results"
     # Korean (or other scripts): a short line that does not stop on a particle or verb ending mid-sentence
     return len(line) <= 30 and not re.search(r"[.!?,]", line) and line[-1] not in "은는이가을를에의로와과도만고며면서다"
 
 
-def _top_lines(text: str) -> list[str]:
-    return [ln.strip() for ln in text.split("\n") if ln.strip()][:TOP_LINES]
-
-
-def running_headers(pages: list[Page]) -> frozenset[str]:
-    """Lines that open at least a quarter of the pages (and 4): "Table of Contents", the company name, ..."""
-    counts: dict[str, int] = {}
-    for page in pages:
-        for line in set(_top_lines(page.text)):
-            counts[line] = counts.get(line, 0) + 1
-    least = max(RUNNING_MIN_PAGES, RUNNING_SHARE * len(pages))
-    return frozenset(line for line, count in counts.items() if count >= least)
-
-
-def page_heading(text: str, max_lines: int = 2, running: frozenset[str] = frozenset()) -> str:
-    """The title lines at the top of a page (after a page number and ``running`` headers), joined by " / "."""
+def page_heading(text: str, max_lines: int = 2) -> str:
+    """The title lines at the top of a page (after a page number, if any), joined by " / "."""
     found: list[str] = []
-    for line in _top_lines(text):
-        if (_PAGE_NUMBER.match(line) and not found) or line in running:
+    for line in [ln.strip() for ln in text.split("\n") if ln.strip()][:6]:
+        if _PAGE_NUMBER.match(line) and not found:
             continue
         if not looks_like_heading(line):
             break
@@ -119,9 +96,8 @@ class Splitter:
 
     def split(self, pages: list[Page], doc_id: str) -> list[Chunk]:
         chunks: list[Chunk] = []
-        running = running_headers(pages)
         for page in pages:
-            heading = page_heading(page.text, running=running)
+            heading = page_heading(page.text)
             for text in self._texts(page.text):
                 if not text.strip():
                     continue
