@@ -96,6 +96,7 @@ class Ingestor:
         files, report.failed = discover(paths)
         notify = on_progress or (lambda _p: None)
         try:
+            self._store.sync(force=True)  # on a shared store, what other workers wrote a moment ago is skipped too
             tasks = list(self._plan(files, report, notify, names or {}))
             if tasks:
                 self._parse_and_write(tasks, len(files), report, notify)
