@@ -259,7 +259,7 @@ class _Matrix:
     (docs/BENCHMARKS.md)."""
 
     def __init__(self, ids: list[str], docs: list[str], tokens: list[np.ndarray], terms: int) -> None:
-        self.ids, self.docs, self.terms = ids, docs, terms
+        self.ids, self.terms = ids, terms
         names = sorted(set(docs))
         self._doc_names = {name: i for i, name in enumerate(names)}
         self._doc_codes = np.fromiter((self._doc_names[d] for d in docs), dtype=np.int32, count=len(docs))
