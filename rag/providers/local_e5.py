@@ -361,7 +361,6 @@ class E5OnnxEmbeddings(OnnxEmbeddings):
         self._table = {int(cp): out for cp, out in meta.pop("map").items()}
         self._meta = meta
         self._tokenizer = Tokenizer.from_file(str(tok))
-        self.graph = graph
         return open_session(graph, self.optimization)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:

@@ -105,7 +105,6 @@ class SentenceOnnxEmbeddings(OnnxEmbeddings):
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)  # pad to the batch's longest
         self._tokenizer = tokenizer
-        self.graph = graph
         return open_session(graph)
 
     def _batch(self, texts: list[str]) -> np.ndarray:

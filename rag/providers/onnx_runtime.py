@@ -7,10 +7,6 @@ single-threaded sessions took half the time of batches of 32 on both cores (16.5
 padding and activations that stay in cache) and a third of the memory. Independent single-core runs also share
 the cores well with other work, such as parsing the next files, where one run across all cores stalls at every
 operator while something else holds a core.
-
-A search's question, a single input, cannot be spread over worker threads, so it runs on a second session that
-uses every core, opened on the first question: e5-small embeds a dev-en question in 18-25 ms on it against
-30-32 ms single-threaded (p50 on 2 cores), for about 170 MB more memory.
 """
 
 from __future__ import annotations
@@ -36,35 +32,27 @@ def cache_dir() -> Path:
     return cache_root() / "onnx"
 
 
-def open_session(graph: Path, optimization: str = "all", threads: int = 1) -> Any:
-    """A CPU session, single-threaded by default (parallelism comes from running several at once, see the module
-    docstring)."""
+def open_session(graph: Path, optimization: str = "all") -> Any:
+    """A single-threaded CPU session (parallelism comes from running several at once, see the module docstring)."""
     ort = require("onnxruntime", "onnxruntime", extra="local")
     options = ort.SessionOptions()
     options.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                                         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
                                         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    if threads > 1:  # idle threads wait without spinning: the cores are shared with the chat model and ingest
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbeddings(Embeddings):
     """Base of the ONNX embedders: ``_open`` (called once, under a lock) returns the session and sets up the
-    tokenizer, and sets ``graph`` (for the session that uses every core, opened on the first question); ``_map``
-    runs a function over batches of inputs on ``threads`` workers; ``_forward`` runs the session, counting the
-    wall time during which at least one batch is inside it (``forward_seconds``)."""
+    tokenizer; ``_map`` runs a function over batches of inputs on ``threads`` workers; ``_forward`` runs the
+    session, counting the wall time during which at least one batch is inside it (``forward_seconds``)."""
 
     def __init__(self, *, threads: int | None = None, batch_size: int = 1) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.batch_size = batch_size
-        self.graph: Path | None = None
-        self.optimization = "all"
         self._session: Any = None
-        self._wide: Any = None  # the session for questions, on all ``threads``
-        self._single = threading.local()  # set while a question is being embedded on this thread
         self._lock = threading.Lock()
         self._busy = threading.Lock()
         self._running = 0
@@ -86,16 +74,8 @@ class OnnxEmbeddings(Embeddings):
         with self._busy:
             return self._forward_total + (time.perf_counter() - self._busy_since if self._running else 0.0)
 
-    def _wide_session(self) -> Any:
-        with self._lock:
-            if self._wide is None and self.graph is not None:
-                self._wide = open_session(self.graph, self.optimization, threads=self.threads)
-            return self._wide
-
     def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         session = self._loaded()
-        if getattr(self._single, "on", False) and self.threads > 1:
-            session = self._wide_session() or session
         with self._busy:
             if self._running == 0:
                 self._busy_since = time.perf_counter()
@@ -131,9 +111,4 @@ class OnnxEmbeddings(Embeddings):
         return self._encode(texts)
 
     def embed_query(self, text: str) -> np.ndarray:  # type: ignore[override]
-        """A search's question: on the session that uses every core (it cannot be spread over workers)."""
-        self._single.on = True
-        try:
-            return self._encode([text])[0]
-        finally:
-            self._single.on = False
+        return self._encode([text])[0]
