@@ -12,6 +12,7 @@
 - ``highlight_terms``: the surface words of a question to mark in a passage (Korean particles stripped).
 - ``names``: capitalised words inside a sentence that may name something ("What was Tesla's ...").
 - ``compounds``: adjacent words joined ("Best Buy" -> "BestBuy"), to match names written without spaces.
+- ``document_title``: a document's searchable title, from its file name.
 
 All share one stop-word list and one definition of Hangul.
 """
@@ -22,6 +23,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")  # precomposed syllables (what NFKC-normalised text holds)
@@ -181,6 +183,11 @@ def names(text: str) -> list[str]:
             continue
         found.setdefault(word, None)
     return list(found)
+
+
+def document_title(source: str) -> str:
+    """A searchable title from the file name: "ADOBE_2015_10K.pdf" -> "ADOBE 2015 10K"."""
+    return re.sub(r"[_\-.]+", " ", PurePath(source).stem).strip()
 
 
 # -- grounding terms ---------------------------------------------------------------------------------------

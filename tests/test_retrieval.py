@@ -245,3 +245,44 @@ def test_a_name_written_with_spaces_finds_the_file_that_writes_it_as_one_word(ma
     assert hits[0].source == "BRIGHTLINE_2019_10K.pdf"
     # and the name, written in the file name only, counts as mentioned (no refusal for an unknown name)
     assert rag.retriever.unmentioned_names(question, hits) == ([], False)
+
+
+def test_documents_named_by_their_title():
+    from rag.search.retrieval import named_documents
+
+    sources = ["ADOBE_2015_10K.pdf", "ADOBE_2016_10K.pdf", "ADOBE_2017_10K.pdf", "WALMART_2018_10K.pdf",
+               "WALMART_2020_10K.pdf", "BESTBUY_2019_10K.pdf", "이커머스 시장 분석.pdf", "notes.pdf"]
+    assert named_documents("What is Adobe's FY2015 operating cash flow ratio?", sources) == ["ADOBE_2015_10K.pdf"]
+    # a range names both ends; the year alone or the company alone is not enough of the title
+    assert set(named_documents("Adobe's operating income from FY2015 to FY2016?", sources)) == {
+        "ADOBE_2015_10K.pdf", "ADOBE_2016_10K.pdf"}
+    assert named_documents("What was the revenue in FY2015?", sources) == []
+    assert named_documents("How did Adobe's revenue grow?", sources) == []
+    # a name written with spaces counts in the form keyword search gives it (Retriever.keyword_query)
+    assert named_documents("Best Buy's FY2019 inventories BestBuy", sources) == ["BESTBUY_2019_10K.pdf"]
+    # a descriptive title that shares topic words with the question is not named: Hangul has no capitals
+    assert named_documents("이커머스 시장 분석 결과는?", sources) == []
+    assert named_documents("What is Adobe's FY2015 revenue?", ["ADOBE_2015_10K.pdf"]) == []  # nothing to choose
+
+
+def test_a_question_that_names_a_filing_gets_its_pages(make_rag, settings, tmp_path):
+    """The later filing repeats the earlier year's figures and words the question better; the question names
+    the earlier filing (company and year), whose balance sheet must come first."""
+    folder = tmp_path / "filings"
+    write_pdf(folder / "ORION_2019_10K.pdf", ["Consolidated Balance Sheets\nFiscal 2019 Fiscal 2018\n"
+                                             "Merchandise inventories 5,409 5,209\nTotal current assets 8,870 9,829"])
+    write_pdf(folder / "ORION_2020_10K.pdf", ["Management's discussion. Orion's total merchandise inventories at the end "
+                                             "of fiscal 2019 and fiscal 2020: inventories rose in fiscal 2020 as Orion "
+                                             "stocked more merchandise; total inventories at the end of fiscal 2019 "
+                                             "were lower."])
+    write_pdf(folder / "VESTA_2019_10K.pdf", ["Vesta Holdings. Fiscal 2019 results: revenue 1,200, inventories 300."])
+    question = "What were Orion's total merchandise inventories at the end of FY2019?"
+    off = make_rag(settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"title_focus": 0.0})}))
+    off.ingestor.ingest([folder])
+    assert off.search(question)[0].source == "ORION_2020_10K.pdf"  # without the focus, the wordier filing wins
+    on = make_rag()
+    assert on.retriever.settings.title_focus > 0
+    hits = on.search(question)
+    assert hits[0].source == "ORION_2019_10K.pdf"
+    assert {h.source for h in hits} >= {"ORION_2019_10K.pdf", "ORION_2020_10K.pdf"}  # a focus, not a filter
+    assert on.search(question, sources=["VESTA_2019_10K.pdf"])[0].source == "VESTA_2019_10K.pdf"  # the user's choice

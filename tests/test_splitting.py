@@ -1,8 +1,8 @@
 from dataclasses import replace
 
 from rag.ingest import pipeline as ingest
-from rag.ingest.splitting import Splitter, chunk_id, document_title, page_heading, search_text
-from rag.text import normalise
+from rag.ingest.splitting import Splitter, chunk_id, page_heading, search_text
+from rag.text import document_title, normalise
 from rag.types import Page
 
 

@@ -9,10 +9,9 @@ what is shown and quoted is the chunk's own text.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from rag.text import tokenize
+from rag.text import document_title, tokenize
 from rag.types import Chunk, Page
 
 # Paragraphs, lines, then sentence ends (English and Korean "…다."), then words.
@@ -53,11 +52,6 @@ def page_heading(text: str, max_lines: int = 2) -> str:
         if len(found) == max_lines:
             break
     return " / ".join(found)
-
-
-def document_title(source: str) -> str:
-    """A searchable title from the file name: "ADOBE_2015_10K.pdf" -> "ADOBE 2015 10K"."""
-    return re.sub(r"[_\-.]+", " ", Path(source).stem).strip()
 
 
 def search_text(chunk: Chunk) -> str:

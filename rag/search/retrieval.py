@@ -5,7 +5,10 @@ reciprocal rank fusion (default) or by a convex combination of their scores, wei
 ``alpha`` (``alpha_ko`` for Korean questions; 0 with an embedding model that reads no Korean, such as MiniLM).
 In RRF, BM25's weight also shrinks with the share of the question's terms its best hit holds: a Korean question
 about an English filing shares only numbers with it, and BM25 would rank noise. MMR (optional) then trades a
-little relevance for diversity. Every hit's ``score`` is its cosine similarity to the question, whatever ranked
+little relevance for diversity. A question that names documents by their title ("Adobe's FY2015 ...", the
+filing ADOBE_2015_10K.pdf) is also searched inside them, and that ranking joins the fusion with weight
+``title_focus``: among 34 filings, the same words stand on many companies' pages, and other years' filings of
+the same company repeat a year's figures. Every hit's ``score`` is its cosine similarity to the question, whatever ranked
 it, so scores read the same in all modes.
 
 Refusal signal (``relevance``): vector similarity alone rates "revenue of a company we do not have" close to
@@ -17,14 +20,17 @@ similarity alone. It is zero when the question names things ("Tesla") that none 
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.search.store import Store
-from rag.text import compounds, is_korean, names
+from rag.text import compounds, document_title, is_korean, names, tokenize
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 KEYWORD_FULL = 0.5  # keyword coverage of BM25's best hit from which its ranking counts fully in the fusion
+TITLE_COVERAGE = 0.6  # share of a document's title (by weight) a question must name for the document to be focused
+TITLE_MAX = 3  # documents focused at most
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]+")
 
 
 class Retriever:
@@ -49,18 +58,36 @@ class Retriever:
             return []
         n = max(self.settings.candidates, k)
         vector = self._query_vector(query)
+        terms = self.keyword_query(query)
         alpha = self.settings.alpha
         if is_korean(query):  # an English-only embedding model cannot rank Korean questions
             alpha = self.settings.alpha_ko if self._embedder().reads_korean else 0.0
+        order, vector_hits, keyword = self._ranked(vector, terms, n, sources, mode, alpha)
+        convex_fusion = mode == "hybrid" and self.settings.fusion == "convex"
+        focus = (named_documents(terms, [d.source for d in self._store.documents()])
+                 if self.settings.title_focus and sources is None and not convex_fusion else [])
+        if focus:  # the documents the question names by their title, searched on their own, weigh in
+            inside, inside_hits, _ = self._ranked(vector, terms, n, focus, mode, alpha)
+            order = rrf([(order, 1.0), (inside, self.settings.title_focus)])
+            vector_hits = {**inside_hits, **vector_hits}
+        pool = order if convex_fusion else order[: max(k, self._mmr_pool())]
+        hits = self._scored(pool, vector, vector_hits)
+        if convex_fusion:
+            hits = convex(hits, keyword, alpha)
+        hits = hits[: max(k, self._mmr_pool())]
+        if self.settings.mmr:
+            hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
+        return hits[:k]
 
+    def _ranked(self, vector: np.ndarray, terms: str, n: int, sources: list[str] | None, mode: str,
+                alpha: float) -> tuple[list[str], dict[str, Hit], dict[str, float]]:
+        """Chunk ids best first (fused in hybrid mode), with the vector hits and BM25 scores behind them."""
         vector_hits: dict[str, Hit] = {}
         keyword: dict[str, float] = {}
         if mode in ("vector", "hybrid"):
             vector_hits = {h.chunk_id: h for h in self._store.query(vector, n, sources=sources)}
-        terms = self.keyword_query(query)
         if mode in ("bm25", "hybrid") and self._store.keyword is not None:
             keyword = dict(self._store.keyword.search(terms, n, sources=sources))
-
         if mode == "vector":
             order = list(vector_hits)
         elif mode == "bm25":
@@ -69,14 +96,7 @@ class Retriever:
             order = rrf([(list(vector_hits), alpha), (list(keyword), (1 - alpha) * self._keyword_confidence(terms, keyword))])
         else:
             order = list(dict.fromkeys([*vector_hits, *keyword]))
-        pool = order if mode == "hybrid" and self.settings.fusion == "convex" else order[: max(k, self._mmr_pool())]
-        hits = self._scored(pool, vector, vector_hits)
-        if mode == "hybrid" and self.settings.fusion == "convex":
-            hits = convex(hits, keyword, alpha)
-        hits = hits[: max(k, self._mmr_pool())]
-        if self.settings.mmr:
-            hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
-        return hits[:k]
+        return order, vector_hits, keyword
 
     def keyword_query(self, query: str) -> str:
         """The question as keyword search reads it: with its adjacent words joined where the index knows the
@@ -155,6 +175,38 @@ class Retriever:
         missing = [cid for cid in order if cid not in known]
         fetched = self._store.get(missing, with_vectors=True, query=vector) if missing else {}
         return [known.get(cid) or fetched[cid] for cid in order if cid in known or cid in fetched]
+
+
+def named_documents(query: str, sources: Sequence[str]) -> list[str]:
+    """The documents a question names by their title ("Adobe's FY2015 ..." -> ADOBE_2015_10K.pdf), best first.
+
+    A title's terms are weighted by how rare they are among the titles ("10K", on every filing, weighs almost
+    nothing; "Adobe" and "2015" most), and a document is named when the question holds ``TITLE_COVERAGE`` of
+    its title's weight, including a word the question writes capitalised: a name ("Adobe", "AMD", "Best Buy" as
+    the joined "BestBuy"), not a topic word that a descriptive title shares with the question ("이커머스 시장
+    분석" matched questions about other e-commerce reports). Hangul has no capitals, so Korean titles are
+    never named this way."""
+    if len(sources) < 2:
+        return []
+    asked = set(tokenize(query))
+    named = {t for t in tokenize(" ".join(_CAPITALISED.findall(query))) if not t[0].isdigit()}
+    if not named:
+        return []
+    titles = {source: _title_terms(source) for source in sources}
+    df: dict[str, int] = {}
+    for words in titles.values():
+        for word in words:
+            df[word] = df.get(word, 0) + 1
+    idf = {word: math.log(1 + len(sources) / n) for word, n in df.items()}
+    score = {source: sum(idf[w] for w in words & asked) / (sum(idf[w] for w in words) or 1.0)
+             for source, words in titles.items() if words & named}
+    chosen = sorted((s for s, value in score.items() if value >= TITLE_COVERAGE), key=lambda s: -score[s])
+    return chosen[:TITLE_MAX]
+
+
+@lru_cache(maxsize=100_000)
+def _title_terms(source: str) -> frozenset[str]:
+    return frozenset(tokenize(document_title(source)))
 
 
 def _same_language(query: str, hit: Hit) -> bool:
