@@ -32,6 +32,9 @@ def test_words_with_digits_are_not_figures():
     ("2020년 시장 규모는?", "2020년 시장 규모는 4.2조 USD를 넘어섰다", "2020년에 큰 규모였다 [1].", False),  # the year is asked
     ("Did the risk decrease?", "Yes. It decreased.", "Yes, it decreased [1].", True),
     ("Did the risk decrease?", "Yes. It decreased.", "No, it did not decrease.", False),
+    # a yes/no question's key value is the yes or no, not the figure that supports it
+    ("Has Microsoft increased its debt?", "No. Microsoft decreased its debt by $2.5bn.", "No. [1]", True),
+    ("Has Microsoft increased its debt?", "No. Microsoft decreased its debt by $2.5bn.", "Yes, by $2.5bn. [1]", False),
     ("Which activity brought in the most cash?", "Cash flow from operations was the highest for Nike.",
      "Operations brought in the most cash flow [1].", True),
     ("Which activity brought in the most cash?", "Cash flow from operations was the highest for Nike.",

@@ -12,13 +12,14 @@ Reported, for the configured chat model:
 
 The key value of a gold answer:
 
+- **yes or no** when the gold answer starts with one ("Yes. It decreased.", "No, ... negative working capital of
+  -$1561M", "아니요, ..."): the answer must say the same (and not the opposite). The figures after it support
+  the yes or no; an answer that also holds them counts in ``all_values_found``.
 - **a figure** when the gold answer has one that the question does not already state (years and amounts the
   question names are not answers): the first such figure. Figures are compared as numbers, whatever their
   writing: "162,000", "16만 2천", "16.2만" and "162 thousand" are one value; "$1,577", "1577" and "$1.577 billion"
   match (a difference of a unit: thousands, millions, 만, 억 ...); "4.2%" matches "4.2 %"; rounding to the gold
   answer's decimals is allowed ("0.66" matches "0.657"), and so is a relative error of 0.5%.
-- **yes or no** when the gold answer starts with one ("Yes. It decreased.", "아니요, ..."): the answer must say the
-  same (and not the opposite).
 - **otherwise, term overlap**: at least 40% of the gold answer's content terms (``rag.text.terms``: words
   without stop words, and Hangul bigrams), leaving out those of the question, must appear in the answer.
 """
@@ -128,15 +129,15 @@ def judge(question: str, gold: str, answer: str) -> Judgement:
     """Whether ``answer`` holds the key value of ``gold`` (see the module docstring for the rules)."""
     asked = {float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", question)}  # "FY2022" too
     gold_figures = [g for g in figures(gold) if abs(g.value) not in asked]
-    if gold_figures:
-        found = figures(answer)
-        hits = [any(same_value(g, f) for f in found) for g in gold_figures]
-        return Judgement(hits[0], all(hits), "figure")
+    found = figures(answer)
+    hits = [any(same_value(g, f) for f in found) for g in gold_figures]
     if _YES.search(gold) or _NO.search(gold):
         positive = bool(_YES.search(gold))
         says_yes, says_no = bool(_SAYS_YES.search(answer)), bool(_SAYS_NO.search(answer))
         ok = (says_yes and not says_no) if positive else says_no
-        return Judgement(ok, ok, "yes/no")
+        return Judgement(ok, ok and all(hits), "yes/no")
+    if gold_figures:
+        return Judgement(hits[0], all(hits), "figure")
     wanted = terms(gold) - terms(question)
     if not wanted:
         wanted = terms(gold)
