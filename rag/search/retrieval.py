@@ -7,9 +7,9 @@ In RRF, BM25's weight also shrinks with the share of the question's terms its be
 about an English filing shares only numbers with it, and BM25 would rank noise. MMR (optional) then trades a
 little relevance for diversity. A question that names documents by their title ("Adobe's FY2015 ...", the
 filing ADOBE_2015_10K.pdf) is also searched inside them, and that ranking joins the fusion with weight
-``title_focus``: among 34 filings, the same words stand on many companies' pages, and other years' filings of
-the same company repeat a year's figures. Every hit's ``score`` is its cosine similarity to the question, whatever ranked
-it, so scores read the same in all modes.
+``title_focus``: among many filings, the same words stand on every company's pages, and a company's later
+filings repeat a year's figures. Every hit's ``score`` is its cosine similarity to the question, whatever
+ranked it, so scores read the same in all modes.
 
 Refusal signal (``relevance``): vector similarity alone rates "revenue of a company we do not have" close to
 "revenue of a company we have". The signal therefore blends similarity (rescaled by the model's floor, see
