@@ -192,21 +192,23 @@ def named_documents(query: str, sources: Sequence[str]) -> list[str]:
     named = {t for t in tokenize(" ".join(_CAPITALISED.findall(query))) if not t[0].isdigit()}
     if not named:
         return []
-    titles = {source: _title_terms(source) for source in sources}
-    df: dict[str, int] = {}
-    for words in titles.values():
-        for word in words:
-            df[word] = df.get(word, 0) + 1
-    idf = {word: math.log(1 + len(sources) / n) for word, n in df.items()}
+    titles, idf = _title_weights(tuple(sources))
     score = {source: sum(idf[w] for w in words & asked) / (sum(idf[w] for w in words) or 1.0)
              for source, words in titles.items() if words & named}
     chosen = sorted((s for s, value in score.items() if value >= TITLE_COVERAGE), key=lambda s: -score[s])
     return chosen[:TITLE_MAX]
 
 
-@lru_cache(maxsize=100_000)
-def _title_terms(source: str) -> frozenset[str]:
-    return frozenset(tokenize(document_title(source)))
+@lru_cache(maxsize=4)
+def _title_weights(sources: tuple[str, ...]) -> tuple[dict[str, frozenset[str]], dict[str, float]]:
+    """Each document's title terms, and each term's weight by its rarity among the titles (computed again only
+    when the documents change)."""
+    titles = {source: frozenset(tokenize(document_title(source))) for source in sources}
+    df: dict[str, int] = {}
+    for words in titles.values():
+        for word in words:
+            df[word] = df.get(word, 0) + 1
+    return titles, {word: math.log(1 + len(sources) / n) for word, n in df.items()}
 
 
 def _same_language(query: str, hit: Hit) -> bool:
