@@ -40,6 +40,8 @@ RRF_K = 60
 KEYWORD_FULL = 0.5  # keyword coverage of BM25's best hit from which its ranking counts fully in the fusion
 TITLE_COVERAGE = 0.6  # share of a document's title (by weight) a question must name for the document to be focused
 TITLE_MAX = 3  # documents focused at most
+# Capitalised words, acronyms ("AMD", "MGM") and sentence starts included, unlike rag.text.names: a title names a
+# company the way its file does, and a wrong match only adds a search, it refuses nothing.
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]+")
 
 
