@@ -8,7 +8,7 @@ import pytest
 from rag import Rag
 from rag.providers import build_embedder
 from rag.search.bm25 import BM25Index
-from rag.search.retrieval import convex, mmr, rrf
+from rag.search.retrieval import convex, mmr, rrf, spread_over_pages
 from rag.text import tokenize
 from rag.types import Chunk, Hit
 from tests.conftest import ZORBLAX
@@ -286,3 +286,32 @@ def test_a_question_that_names_a_filing_gets_its_pages(make_rag, settings, tmp_p
     assert hits[0].source == "ORION_2019_10K.pdf"
     assert {h.source for h in hits} >= {"ORION_2019_10K.pdf", "ORION_2020_10K.pdf"}  # a focus, not a filter
     assert on.search(question, sources=["VESTA_2019_10K.pdf"])[0].source == "VESTA_2019_10K.pdf"  # the user's choice
+
+
+def test_passages_spread_over_pages():
+    def on(cid: str, page: int) -> Hit:
+        return Hit(chunk_id=cid, text=cid, source="a.pdf", page=page, doc_id="d", score=0.5)
+
+    hits = [on("a1", 1), on("a2", 1), on("b1", 2), on("a3", 1), on("c1", 3)]
+    assert [h.chunk_id for h in spread_over_pages(hits, 1)] == ["a1", "b1", "c1", "a2", "a3"]
+    assert [h.chunk_id for h in spread_over_pages(hits, 2)] == ["a1", "a2", "b1", "c1", "a3"]
+
+
+def test_a_table_cut_into_chunks_leaves_room_for_the_other_page(make_rag, settings, tmp_path):
+    """The cash-flow statement fills several chunks of page 1; the ratio also needs page 2's current
+    liabilities, which only gets into the top three when one page gives one passage."""
+    rows = "\n".join(f"Net cash provided by operating activities, segment {name}: {1000 + i * 37:,}"
+                     for i, name in enumerate(["North", "South", "East", "West", "Central", "Pacific", "Atlantic",
+                                               "Mountain", "Gulf", "Lakes", "Plains", "Coastal"] * 6))
+    write_pdf(tmp_path / "docs" / "statements.pdf",
+              [f"Consolidated Statements of Cash Flows\n{rows}",
+               "Consolidated Balance Sheets\nTotal current liabilities 4,120\nTotal current assets 6,300"])
+    question = "What is the operating cash flow ratio: net cash provided by operating activities / total current liabilities?"
+    off = make_rag(settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"per_page": 0})}))
+    off.ingestor.ingest([tmp_path / "docs"])
+    assert [h.page for h in off.search(question, k=3)] == [1, 1, 1]  # the statement's chunks take every place
+    on = make_rag()
+    assert on.retriever.settings.per_page == 1
+    hits = on.search(question, k=3)
+    assert sorted(h.page for h in hits) == [1, 1, 2]  # one of page 1, page 2, then page 1 again to fill k
+    assert {h.page for h in hits[:2]} == {1, 2}

@@ -8,7 +8,8 @@ about an English filing shares only numbers with it, and BM25 would rank noise. 
 little relevance for diversity. A question that names documents by their title ("Adobe's FY2015 ...", the
 filing ADOBE_2015_10K.pdf) is also searched inside them, and that ranking joins the fusion with weight
 ``title_focus``: among many filings, the same words stand on every company's pages, and a company's later
-filings repeat a year's figures. Every hit's ``score`` is its cosine similarity to the question, whatever
+filings repeat a year's figures. At most ``per_page`` passages come from one page (a table cut into several
+chunks would otherwise fill the top places). Every hit's ``score`` is its cosine similarity to the question, whatever
 ranked it, so scores read the same in all modes.
 
 Refusal signal (``relevance``): vector similarity alone rates "revenue of a company we do not have" close to
@@ -40,6 +41,7 @@ RRF_K = 60
 KEYWORD_FULL = 0.5  # keyword coverage of BM25's best hit from which its ranking counts fully in the fusion
 TITLE_COVERAGE = 0.6  # share of a document's title (by weight) a question must name for the document to be focused
 TITLE_MAX = 3  # documents focused at most
+PAGE_POOL = 3  # with retrieval.per_page, fused candidates looked at per passage wanted
 # Capitalised words, acronyms ("AMD", "MGM") and sentence starts included, unlike rag.text.names: a title names a
 # company the way its file does, and a wrong match only adds a search, it refuses nothing.
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]+")
@@ -72,11 +74,15 @@ class Retriever:
             inside, inside_hits, _ = self._ranked(vector, terms, n, focus, mode, alpha)
             order = rrf([(order, 1.0), (inside, self.settings.title_focus)])
             vector_hits = {**inside_hits, **vector_hits}
-        pool = order if convex_fusion else order[: max(k, self._mmr_pool())]
+        wanted = max(k, self._mmr_pool())
+        per_page = self.settings.per_page
+        pool = order if convex_fusion else order[: wanted * (PAGE_POOL if per_page else 1)]
         hits = self._scored(pool, vector, vector_hits)
         if convex_fusion:
             hits = convex(hits, keyword, alpha)
-        hits = hits[: max(k, self._mmr_pool())]
+        if per_page:
+            hits = spread_over_pages(hits, per_page)
+        hits = hits[:wanted]
         if self.settings.mmr:
             hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
         return hits[:k]
@@ -211,6 +217,21 @@ def _title_weights(sources: tuple[str, ...]) -> tuple[dict[str, frozenset[str]],
         for word in words:
             df[word] = df.get(word, 0) + 1
     return titles, {word: math.log(1 + len(sources) / n) for word, n in df.items()}
+
+
+def spread_over_pages(hits: list[Hit], per_page: int) -> list[Hit]:
+    """``hits`` with at most ``per_page`` passages of any one page first, in their order, and the others after
+    them (used only when fewer pages than passages wanted were found). A statement table cut into four
+    chunks otherwise takes four of the five places, and the other statement a question needs (the balance sheet
+    beside the cash-flow statement) is pushed out."""
+    seen: dict[tuple[str, int, str], int] = {}
+    first: list[Hit] = []
+    rest: list[Hit] = []
+    for hit in hits:
+        page = (hit.source, hit.page, hit.location)
+        seen[page] = seen.get(page, 0) + 1
+        (first if seen[page] <= per_page else rest).append(hit)
+    return first + rest
 
 
 def _same_language(query: str, hit: Hit) -> bool:
