@@ -22,7 +22,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from rag.answer import prompts, tools
+from rag.answer import prompts, tools, translation
 from rag.answer.cache import AnswerCache
 from rag.answer.followups import Turn, condense
 from rag.answer.grounding import Grounder
@@ -76,7 +76,9 @@ class Answerer:
             answered = yield from self._with_tools(standalone, lang, usage, k, sources, params, on_retry)
             if answered:
                 return
-        hits = self._retriever.search(standalone, k=k, sources=sources)
+        found = translation.search(self._retriever, self._chat, standalone, enabled=self._retrieval.translate,
+                                   k=k, sources=sources, on_retry=on_retry)
+        hits, usage = found.hits, usage + found.usage
         refusal = self.refusal(standalone, hits, lang)
         if refusal is not None:
             yield Retrieved([], standalone)

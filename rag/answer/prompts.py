@@ -25,6 +25,20 @@ CONDENSE = (
     "Keep names, dates and numbers. Reply with the question only."
 )
 
+TRANSLATE = ("Translate the user's question into {language}. Keep names, years, figures and abbreviations as "
+             "they are. Reply with the translation only: do not answer the question.")
+LANGUAGE_NAMES = {"en": "English", "ko": "Korean"}
+# Worked examples shown before the question (small models follow examples better than instructions). They are
+# made up here, not taken from any evaluation set.
+TRANSLATE_EXAMPLES = [
+    ("2023년 삼성전자의 매출총이익은 얼마인가요?", "What was Samsung Electronics' gross profit in 2023?"),
+    ("이 보고서에 따르면 서울의 1인 가구 비율은 몇 %인가요?",
+     "According to this report, what percentage of households in Seoul are single-person households?"),
+    ("토요타의 FY2020 부채비율을 재무상태표로 계산해 주세요.", "Calculate Toyota's FY2020 debt ratio using the balance sheet."),
+    ("보증 기간이 끝난 뒤 필터는 며칠마다 교체해야 하나요?",
+     "After the warranty period ends, how many days apart should the filter be replaced?"),
+]
+
 REFUSAL = {
     "en": "I couldn't find the answer to this in your documents, so I won't guess. "
           "Try rephrasing the question, or add a document that covers it.",

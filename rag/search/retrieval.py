@@ -41,6 +41,7 @@ RRF_K = 60
 KEYWORD_FULL = 0.5  # keyword coverage of BM25's best hit from which its ranking counts fully in the fusion
 TITLE_COVERAGE = 0.6  # share of a document's title (by weight) a question must name for the document to be focused
 TITLE_MAX = 3  # documents focused at most
+TRANSLATED = 2.0  # weight of the translated question's ranking: the documents' own language matches more surely
 PAGE_POOL = 3  # with retrieval.per_page, fused candidates looked at per passage wanted
 # Capitalised words, acronyms ("AMD", "MGM") and sentence starts included, unlike rag.text.names: a title names a
 # company the way its file does, and a wrong match only adds a search, it refuses nothing.
@@ -54,26 +55,22 @@ class Retriever:
         self.settings = settings
 
     def search(self, query: str, k: int | None = None, sources: Iterable[str] | None = None,
-               mode: str | None = None) -> list[Hit]:
+               mode: str | None = None, translation: str | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``. ``translation``: the question in the documents' language
+        (``rag.answer.translation``), whose ranking is fused with the question's own (not with convex fusion)."""
         k = k or self.settings.k
         mode = mode or self.settings.mode
         sources = None if sources is None else list(sources)
         if not query.strip() or sources == [] or self._store.empty():
             return []
         n = max(self.settings.candidates, k)
-        vector = self._query_vector(query)
-        terms = self.keyword_query(query)
-        alpha = self.settings.alpha
-        if is_korean(query):  # an English-only embedding model cannot rank Korean questions
-            alpha = self.settings.alpha_ko if self._embedder().reads_korean else 0.0
-        order, vector_hits, keyword = self._ranked(vector, terms, n, sources, mode, alpha)
         convex_fusion = mode == "hybrid" and self.settings.fusion == "convex"
-        focus = (named_documents(terms, [d.source for d in self._store.documents()])
-                 if self.settings.title_focus and sources is None and not convex_fusion else [])
-        if focus:  # the documents the question names by their title, searched on their own, weigh in
-            inside, inside_hits, _ = self._ranked(vector, terms, n, focus, mode, alpha)
-            order = rrf([(order, 1.0), (inside, self.settings.title_focus)])
-            vector_hits = {**inside_hits, **vector_hits}
+        vector = self._query_vector(query)
+        order, vector_hits, keyword, alpha = self._fused(query, vector, n, sources, mode, convex_fusion)
+        if translation and translation.strip() and not convex_fusion:
+            # its vector hits are scored against the question as asked, like keyword-only hits (_scored)
+            other, *_ = self._fused(translation, self._query_vector(translation), n, sources, mode, False)
+            order = rrf([(order, 1.0), (other, TRANSLATED)])
         wanted = max(k, self._mmr_pool())
         per_page = self.settings.per_page
         pool = order if convex_fusion else order[: wanted * (PAGE_POOL if per_page else 1)]
@@ -86,6 +83,23 @@ class Retriever:
         if self.settings.mmr:
             hits = mmr(hits, self._store.vectors([h.chunk_id for h in hits]), vector, k, self.settings.mmr_lambda)
         return hits[:k]
+
+    def _fused(self, query: str, vector: np.ndarray, n: int, sources: list[str] | None, mode: str,
+               convex_fusion: bool) -> tuple[list[str], dict[str, Hit], dict[str, float], float]:
+        """One query's ranking: both retrievers fused, with the title focus; also the vector hits and BM25
+        scores behind it, and the vectors' share (``alpha``) used."""
+        terms = self.keyword_query(query)
+        alpha = self.settings.alpha
+        if is_korean(query):  # an English-only embedding model cannot rank Korean questions
+            alpha = self.settings.alpha_ko if self._embedder().reads_korean else 0.0
+        order, vector_hits, keyword = self._ranked(vector, terms, n, sources, mode, alpha)
+        focus = (named_documents(terms, [d.source for d in self._store.documents()])
+                 if self.settings.title_focus and sources is None and not convex_fusion else [])
+        if focus:  # the documents the question names by their title, searched on their own, weigh in
+            inside, inside_hits, _ = self._ranked(vector, terms, n, focus, mode, alpha)
+            order = rrf([(order, 1.0), (inside, self.settings.title_focus)])
+            vector_hits = {**inside_hits, **vector_hits}
+        return order, vector_hits, keyword, alpha
 
     def _ranked(self, vector: np.ndarray, terms: str, n: int, sources: list[str] | None, mode: str,
                 alpha: float) -> tuple[list[str], dict[str, Hit], dict[str, float]]:
