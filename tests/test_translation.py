@@ -89,7 +89,9 @@ def test_the_answer_counts_the_translation_and_reads_the_balance_sheet(make, ser
     script = server.app.state.script
     script.append(reply(TRANSLATE_REPLY))
     script.append(reply("하버라인의 2024년 유동부채 합계는 4,120백만 달러입니다 [1]."))
-    done = [e for e in rag.stream(QUESTION) if isinstance(e, Done)][0].answer
+    events = list(rag.stream(QUESTION))
+    assert isinstance(events[-1], Done)
+    done = events[-1].answer
     assert not done.refused
     assert done.sources[0].hit.page == 3
     assert "4,120" in done.text

@@ -9,8 +9,9 @@ little relevance for diversity. A question that names documents by their title (
 filing ADOBE_2015_10K.pdf) is also searched inside them, and that ranking joins the fusion with weight
 ``title_focus``: among many filings, the same words stand on every company's pages, and a company's later
 filings repeat a year's figures. At most ``per_page`` passages come from one page (a table cut into several
-chunks would otherwise fill the top places). Every hit's ``score`` is its cosine similarity to the question, whatever
-ranked it, so scores read the same in all modes.
+chunks would otherwise fill the top places). A question given with its translation into the documents'
+language (``rag.answer.translation``) is searched both ways, the two rankings fused. Every hit's ``score`` is
+its cosine similarity to the question, whatever ranked it, so scores read the same in all modes.
 
 Refusal signal (``relevance``): vector similarity alone rates "revenue of a company we do not have" close to
 "revenue of a company we have". The signal therefore blends similarity (rescaled by the model's floor, see
