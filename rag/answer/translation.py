@@ -29,16 +29,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """What a search found, and the translation it also searched with (None: none was needed or usable)."""
+    """What a search found, and what translating the question cost (nothing when it was not needed)."""
 
     hits: list[Hit]
-    translation: str | None = None
     usage: Usage = field(default_factory=Usage)
 
 
 def translate(chat: ChatModel, question: str, into: str, on_retry: OnRetry | None = None) -> tuple[str | None, Usage]:
     """``question`` in language ``into`` ("en", "ko"), or None when the model's reply is not a usable
-    translation (another language, an answer instead of a question, several lines of it)."""
+    translation (empty, another language, an answer instead of a question, far longer than the question); only
+    the reply's first line is read."""
     messages: list[BaseMessage] = [SystemMessage(prompts.TRANSLATE.format(language=prompts.LANGUAGE_NAMES[into]))]
     for source, target in prompts.TRANSLATE_EXAMPLES:
         korean_first = into == "en"
@@ -69,5 +69,4 @@ def search(retriever: Retriever, chat: Callable[[], ChatModel], question: str, *
         return Found(hits)
     if translated is None:
         return Found(hits, usage=usage)
-    return Found(retriever.search(question, k=k, sources=sources, mode=mode, translation=translated),
-                 translated, usage)
+    return Found(retriever.search(question, k=k, sources=sources, mode=mode, translation=translated), usage)
