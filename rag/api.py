@@ -167,12 +167,11 @@ class Rag:
     def search(self, query: str, *, k: int | None = None, sources: Iterable[str] | None = None,
                mode: str | None = None) -> list[Hit]:
         """The passages retrieval finds, best first; ``sources`` limits the search to those documents. A
-        question whose best passage is in another language is also searched translated (``retrieval.translate``,
+        question with a relevant passage in another language is also searched translated (``retrieval.translate``,
         which loads the chat model)."""
         from rag.answer import translation
 
-        return translation.search(self.retriever, self._chat, query, enabled=self.settings.retrieval.translate,
-                                  k=k, sources=sources, mode=mode).hits
+        return translation.search(self.retriever, self._chat, query, k=k, sources=sources, mode=mode).hits
 
     def stream(self, question: str, **options: Any) -> Iterator[Event]:
         """Answer events: ``Retrieved`` (the numbered passages), ``Token`` pieces as the model writes, then

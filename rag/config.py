@@ -149,7 +149,7 @@ class RetrievalSettings(_Section):
     cosine_weight: float = Field(0.5, ge=0.0, le=1.0)  # share of cosine vs keyword coverage in relevance
     title_focus: float = Field(0.5, ge=0.0, le=10.0)  # weight of a search inside the documents a question names
     per_page: int = Field(1, ge=0, le=100)  # passages from one page at most (0: no limit)
-    translate: bool = True  # a question whose best passage is in another language is also searched translated
+    translate: bool = True  # a question with a relevant passage in another language is also searched translated
     mmr: bool = False
     mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
     mmr_pool: int = Field(20, ge=1, le=200)  # fused candidates MMR chooses from

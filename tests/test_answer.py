@@ -1,5 +1,7 @@
 """Asking end to end with the real llama.cpp model, and the grounding rules that keep answers cited."""
 
+from dataclasses import replace
+
 import pytest
 
 from rag.answer.grounding import Grounder
@@ -71,6 +73,10 @@ PASSAGES = [source(1, "The canteen serves lunch from noon. Staff get eleven days
             source(2, "The Quillon-7 reactor at Vessmark produces 418 megawatts. It was commissioned in 2017.", page=3)]
 
 
+MONEY = source(1, "Financial results\n\nRevenue for 2024 was 184.6 million pounds, an increase of 12 percent from "
+                  "164.8 million pounds in 2023. Operating profit rose to 41.3 million pounds.", page=3)
+
+
 def cited(claims) -> list[int]:
     return [n for claim in claims for n in claim.citations]
 
@@ -93,6 +99,18 @@ def test_strict_mode_drops_invented_figures_and_falls_back_to_quotes():
     assert kept == "The Quillon-7 reactor at Vessmark produces 418 megawatts [2]."
     quote = plain_text(grounder.quote("en"))
     assert "418 megawatts" in quote and "[2]" in quote
+
+
+def test_strict_mode_keeps_a_bare_figure_that_answers_how_much():
+    """Asked in Korean about an English report, the model answers with the figure alone: that is the answer."""
+    grounder = Grounder("오로라 타이달 파워의 2024년 매출은 얼마인가요?", [MONEY])
+    assert plain_text(grounder.check("184.6 million pounds [1]", strict=True)) == "184.6 million pounds [1]"
+    assert grounder.check("190.2 million pounds [1]", strict=True) == ()  # not in the passage
+    assert grounder.check("2024 [1]", strict=True) == ()  # the question's own figure answers nothing
+    english = Grounder("What was Aurora Tidal Power's revenue in 2024?", [MONEY])  # asks for a quantity
+    assert plain_text(english.check("184.6 million pounds [1]", strict=True)) == "184.6 million pounds [1]"
+    assert Grounder("Who runs Aurora?", [MONEY]).check("184.6 million pounds [1]", strict=True) == ()
+    assert Grounder("What drove revenue growth?", [MONEY]).check("184.6 million pounds [1]", strict=True) == ()
 
 
 def test_repeated_sentences_are_dropped():
@@ -138,8 +156,7 @@ def test_quotes_prefer_the_sentence_with_the_rare_question_terms():
     """In a report about Aurora every sentence says "Aurora" or "2024"; "revenue" picks the one that answers."""
     people = source(1, "Outlook and people\n\nAurora employed 1,240 people at the end of 2024. The lost-time injury "
                        "rate was 0.18 per 200,000 hours worked.", page=4)
-    money = source(2, "Financial results\n\nRevenue for 2024 was 184.6 million pounds, an increase of 12 percent "
-                      "from 164.8 million pounds in 2023. Operating profit rose to 41.3 million pounds.", page=3)
+    money = replace(MONEY, n=2)
     other = source(3, "Aurora Tidal Power Ltd. is a renewable energy company founded in 2011. Aurora reports on "
                       "2024 here.", page=1)
     quote = plain_text(Grounder("What was Aurora's revenue in 2024?", [people, money, other]).quote("en"))

@@ -51,13 +51,13 @@ def make(server, folder, embedder, tmp_path):
     server.app.state.requests.clear()
     server.app.state.script.clear()
 
-    def build(**retrieval: str) -> Rag:
+    def build(docs=folder, **retrieval: str) -> Rag:
         environ = {"RAG_STORE__PATH": str(tmp_path / "store"), "RAG_LLM__PROVIDER": "openai",
                    "RAG_LLM__BASE_URL": f"{server.url}/v1", "RAG_LLM__MODEL": "tool-model",
                    "RAG_LLM__MAX_RETRIES": "0", "RAG_LLM__GROUNDING": "lenient",
                    **{f"RAG_RETRIEVAL__{key.upper()}": value for key, value in retrieval.items()}}
         rag = Rag(load_config(environ=environ), embedder=embedder)
-        assert rag.ingest([folder]).ok
+        assert rag.ingest([docs]).ok
         return rag
 
     return build
@@ -118,3 +118,37 @@ def test_an_unusable_translation_leaves_the_search_as_it_was(make, server, bad):
         server.app.state.script.append(reply(bad))
     assert [(h.source, h.page) for h in rag.search(QUESTION, k=3, mode="vector")] == before
     assert len(server.app.state.requests) == 1
+
+
+REPORT = ["Aurora Tidal Power - Annual Report 2024. Aurora Tidal Power Ltd. is a renewable energy company "
+          "headquartered in Port Calder, Scotland.",
+          "Financial results. Revenue for 2024 was 184.6 million pounds, an increase of 12 percent from 164.8 "
+          "million pounds in 2023. Operating profit rose to 41.3 million pounds."]
+보고서 = ["한빛스마트팜 2024 연례 보고서. 한빛스마트팜은 2016년 나주에 설립된 스마트팜 기업이다.",
+        "재무 성과. 2024년 매출액은 312억 원, 영업이익은 27억 원을 기록했다. 2025년에는 일본 수출을 시작한다."]
+
+
+def test_in_a_library_of_both_languages_a_korean_question_about_an_english_report_is_translated(
+        make, server, tmp_path):
+    docs = tmp_path / "both"
+    write_pdf(docs / "aurora-2024.pdf", REPORT)
+    write_pdf(docs / "hanbit-2024-ko.pdf", 보고서)
+    question = "오로라 타이달 파워의 2024년 매출은 얼마인가요?"
+    alone = make(docs, translate="false").search(question, k=4)
+    assert alone[0].source == "hanbit-2024-ko.pdf"  # its Korean words match "2024년 매출" ...
+    assert any(h.source == "aurora-2024.pdf" for h in alone)  # ... and the report's pages come after
+    server.app.state.script.append(reply("What was Aurora Tidal Power's revenue in 2024?"))
+    hits = make(docs).search(question, k=4)
+    assert hits[0].source == "aurora-2024.pdf"  # the report the question is about now leads
+    assert {(h.source, h.page) for h in hits} == {(h.source, h.page) for h in alone}
+    assert len(server.app.state.requests) == 1  # translated although the best passage was Korean ...
+    assert "into English" in server.app.state.requests[0]["messages"][0]["content"]  # ... into the report's language
+
+
+def test_a_question_about_nothing_in_a_library_of_both_languages_asks_no_translation(make, server, tmp_path):
+    docs = tmp_path / "both"
+    write_pdf(docs / "aurora-2024.pdf", REPORT)
+    write_pdf(docs / "hanbit-2024-ko.pdf", 보고서)
+    answer = make(docs).ask("조선 왕조를 세운 사람은 누구인가요?")
+    assert answer.refused and answer.usage.prompt_tokens == 0
+    assert server.app.state.requests == []

@@ -76,8 +76,7 @@ class Answerer:
             answered = yield from self._with_tools(standalone, lang, usage, k, sources, params, on_retry)
             if answered:
                 return
-        found = translation.search(self._retriever, self._chat, standalone, enabled=self._retrieval.translate,
-                                   k=k, sources=sources, on_retry=on_retry)
+        found = translation.search(self._retriever, self._chat, standalone, k=k, sources=sources, on_retry=on_retry)
         hits, usage = found.hits, usage + found.usage
         refusal = self.refusal(standalone, hits, lang)
         if refusal is not None:

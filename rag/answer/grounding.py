@@ -31,8 +31,11 @@ _ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Ms|Mrs|St|No|Co|vs|Ltd|Inc|Corp|Jr|Sr|et
 _WORD = re.compile(r"\w+")
 _META = re.compile(r"\bpassages?\b|\bthe (document|text|context)s? (says?|states?|mentions?|provides?)\b|"
                    r"\bas (stated|mentioned) in\b|\bthe answer is\b", re.I)
+# A question whose answer is a figure: asked as such ("how much"), or asking for a quantity ("what was the revenue")
 _ASKS_FIGURE = re.compile(r"\b(when|how (much|many|long|old|large|big)|what (year|date|percentage|amount|share)|"
-                          r"which year)\b|얼마|몇|언제|규모|금액|비율|연도", re.I)
+                          r"which year|what (is|was|are|were) (the )?([\w'.&-]+ ){0,5}(revenues?|sales|profits?|"
+                          r"income|earnings|costs?|prices?|total|ratios?|rates?|margins?|capacity|number of))\b|"
+                          r"얼마|몇|언제|규모|금액|비율|연도", re.I)
 
 SUPPORTED = 0.6  # share of a sentence's terms found in a passage for it to count as that passage's content
 WEAK = 0.3  # below this, a cited passage does not support the sentence
@@ -89,8 +92,9 @@ class Grounder:
         self._similarity = similarity
         self._question_terms = terms(question)
         self._asks_figure = bool(_ASKS_FIGURE.search(question))
+        self._question_numbers = numbers(question)
         self._terms = {s.n: terms(s.hit.text) for s in sources}
-        self._numbers = {s.n: numbers(s.hit.text) | numbers(question) for s in sources}
+        self._numbers = {s.n: numbers(s.hit.text) | self._question_numbers for s in sources}
 
     def check(self, text: str, *, strict: bool) -> tuple[Claim, ...]:
         """The model's ``text`` as claims with repaired citations; in strict mode only supported sentences."""
@@ -151,7 +155,10 @@ class Grounder:
             cited = [best]
         figures = numbers(content)
         sentence_terms = terms(content)
-        informative = (len(sentence_terms) >= 5 and len(sentence_terms - self._question_terms) >= 3  # says more
+        says_more = len(sentence_terms) >= 5 and len(sentence_terms - self._question_terms) >= 3
+        # the figure a "how much?" asks for is the answer, however short: "184.6 million pounds [1]"
+        gives_figure = self._asks_figure and bool(figures - self._question_numbers)
+        informative = ((says_more or gives_figure)
                        and (figures or not self._asks_figure)  # "how much?" needs a figure
                        and not _META.search(content))  # "the passage says ..." is talk about the prompt
         supported = informative and any(scores[n] >= SUPPORTED and figures <= self._numbers[n] for n in cited)
