@@ -55,18 +55,19 @@ def translate(chat: ChatModel, question: str, into: str, on_retry: OnRetry | Non
 
 def search(retriever: Retriever, chat: Callable[[], ChatModel], question: str, *, k: int | None = None,
            sources: Iterable[str] | None = None, mode: str | None = None, on_retry: OnRetry | None = None) -> Found:
-    """The passages for ``question``; with ``retrieval.translate``, when one of them is in another language
-    than the question and relevant on its own (``Retriever.relevance`` at least ``retrieval.min_score``),
-    searched again with the question translated into that language as well. One of them, not the best: in a
-    library of Korean and English documents, a Korean question about an English report ranks the Korean
-    documents first (its words match theirs), and the report's page comes fourth. Relevant on its own: a
-    question about nothing in the documents is still refused without any model call."""
+    """The passages for ``question``; with ``retrieval.translate``, when one of the first ``retrieval.k`` is in
+    another language than the question and relevant on its own (``Retriever.relevance`` at least
+    ``retrieval.min_score``), searched again with the question translated into that language as well. One of
+    them, not the best: in a library of Korean and English documents, a Korean question about an English
+    report ranks the Korean documents first (its words match theirs), and the report's page comes fourth.
+    Relevant on its own: a question about nothing in the documents is still refused without a model call."""
     sources = None if sources is None else list(sources)
     hits = retriever.search(question, k=k, sources=sources, mode=mode)
     if not retriever.settings.translate:
         return Found(hits)
     asked = language(question)
-    other = next((language(h.text) for h in hits if language(h.text) != asked
+    shown = hits[: retriever.settings.k]  # the passages an answer is given, also when more are asked for (eval)
+    other = next((language(h.text) for h in shown if language(h.text) != asked
                   and retriever.relevance(question, [h]) >= retriever.settings.min_score), None)
     if other is None:
         return Found(hits)
