@@ -102,13 +102,17 @@ def test_strict_mode_drops_invented_figures_and_falls_back_to_quotes():
 
 
 def test_strict_mode_keeps_a_bare_figure_that_answers_how_much():
-    """Asked in Korean about an English report, the model answers with the figure alone: that is the answer."""
+    """Asked in Korean about an English report, the model answers with the figure alone: that is the answer,
+    shown in the passage's sentence that holds it (which says what the figure counts)."""
+    said = ("\u201cRevenue for 2024 was 184.6 million pounds, an increase of 12 percent from 164.8 million pounds "
+            "in 2023.\u201d [1]")
     grounder = Grounder("오로라 타이달 파워의 2024년 매출은 얼마인가요?", [MONEY])
-    assert plain_text(grounder.check("184.6 million pounds [1]", strict=True)) == "184.6 million pounds [1]"
+    assert plain_text(grounder.check("184.6 million pounds [1]", strict=True)) == said
     assert grounder.check("190.2 million pounds [1]", strict=True) == ()  # not in the passage
     assert grounder.check("2024 [1]", strict=True) == ()  # the question's own figure answers nothing
     english = Grounder("What was Aurora Tidal Power's revenue in 2024?", [MONEY])  # asks for a quantity
-    assert plain_text(english.check("184.6 million pounds [1]", strict=True)) == "184.6 million pounds [1]"
+    assert plain_text(english.check("184.6 million pounds [1]", strict=True)) == said
+    assert plain_text(english.check("41.3 million pounds [1]", strict=True)).startswith("\u201cOperating profit")
     assert Grounder("Who runs Aurora?", [MONEY]).check("184.6 million pounds [1]", strict=True) == ()
     assert Grounder("What drove revenue growth?", [MONEY]).check("184.6 million pounds [1]", strict=True) == ()
 

@@ -162,7 +162,15 @@ class Grounder:
                        and (figures or not self._asks_figure)  # "how much?" needs a figure
                        and not _META.search(content))  # "the passage says ..." is talk about the prompt
         supported = informative and any(scores[n] >= SUPPORTED and figures <= self._numbers[n] for n in cited)
+        if supported and not says_more:  # a bare figure: shown in its passage's sentence, which says what it counts
+            context = self._sentence_with(figures, cited)
+            content = f"\u201c{context}\u201d" if context else content
         return Claim(content, tuple(cited)), supported
+
+    def _sentence_with(self, figures: set[str], cited: list[int]) -> str | None:
+        texts = {s.n: s.hit.text for s in self.sources}
+        return next((sentence for n in cited for sentence in sentences(_unwrap(texts[n]))
+                     if figures <= numbers(sentence)), None)
 
 
 def _is_list(lines: list[str]) -> bool:
