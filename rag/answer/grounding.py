@@ -10,7 +10,9 @@ Hangul, whose particles stay glued to their nouns):
   an uncited sentence clearly taken from a passage gets that citation; numbers naming no passage are dropped;
 - in strict mode, a sentence is kept only if the passage it cites supports it and every number in it appears
   in that passage or the question; when nothing survives, the answer becomes a quote of the passage sentences
-  that best match the question, with their citations.
+  that best match the question, with their citations;
+- a bare figure that answers a "how much?" ("184.6 million pounds [1]") is shown as the sentence of its passage
+  that holds it, which says what the figure counts.
 """
 
 from __future__ import annotations
