@@ -128,27 +128,29 @@ REPORT = ["Aurora Tidal Power - Annual Report 2024. Aurora Tidal Power Ltd. is a
         "재무 성과. 2024년 매출액은 312억 원, 영업이익은 27억 원을 기록했다. 2025년에는 일본 수출을 시작한다."]
 
 
-def test_in_a_library_of_both_languages_a_korean_question_about_an_english_report_is_translated(
-        make, server, tmp_path):
-    docs = tmp_path / "both"
+@pytest.fixture(scope="module")
+def both(tmp_path_factory) -> object:
+    """An English and a Korean report about different companies, as in the app's sample folder."""
+    docs = tmp_path_factory.mktemp("both")
     write_pdf(docs / "aurora-2024.pdf", REPORT)
     write_pdf(docs / "hanbit-2024-ko.pdf", 보고서)
+    return docs
+
+
+def test_in_a_library_of_both_languages_a_korean_question_about_an_english_report_is_translated(make, server, both):
     question = "오로라 타이달 파워의 2024년 매출은 얼마인가요?"
-    alone = make(docs, translate="false").search(question, k=4)
+    alone = make(both, translate="false").search(question, k=4)
     assert alone[0].source == "hanbit-2024-ko.pdf"  # its Korean words match "2024년 매출" ...
     assert any(h.source == "aurora-2024.pdf" for h in alone)  # ... and the report's pages come after
     server.app.state.script.append(reply("What was Aurora Tidal Power's revenue in 2024?"))
-    hits = make(docs).search(question, k=4)
+    hits = make(both).search(question, k=4)
     assert hits[0].source == "aurora-2024.pdf"  # the report the question is about now leads
     assert {(h.source, h.page) for h in hits} == {(h.source, h.page) for h in alone}
     assert len(server.app.state.requests) == 1  # translated although the best passage was Korean ...
     assert "into English" in server.app.state.requests[0]["messages"][0]["content"]  # ... into the report's language
 
 
-def test_a_question_about_nothing_in_a_library_of_both_languages_asks_no_translation(make, server, tmp_path):
-    docs = tmp_path / "both"
-    write_pdf(docs / "aurora-2024.pdf", REPORT)
-    write_pdf(docs / "hanbit-2024-ko.pdf", 보고서)
-    answer = make(docs).ask("조선 왕조를 세운 사람은 누구인가요?")
+def test_a_question_about_nothing_in_a_library_of_both_languages_asks_no_translation(make, server, both):
+    answer = make(both).ask("조선 왕조를 세운 사람은 누구인가요?")
     assert answer.refused and answer.usage.prompt_tokens == 0
     assert server.app.state.requests == []

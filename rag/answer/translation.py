@@ -40,9 +40,9 @@ def translate(chat: ChatModel, question: str, into: str, on_retry: OnRetry | Non
     translation (empty, another language, an answer instead of a question, far longer than the question); only
     the reply's first line is read."""
     messages: list[BaseMessage] = [SystemMessage(prompts.TRANSLATE.format(language=prompts.LANGUAGE_NAMES[into]))]
-    for source, target in prompts.TRANSLATE_EXAMPLES:
-        korean_first = into == "en"
-        messages += [HumanMessage(source if korean_first else target), AIMessage(target if korean_first else source)]
+    for korean, english in prompts.TRANSLATE_EXAMPLES:
+        asked, answered = (korean, english) if into == "en" else (english, korean)
+        messages += [HumanMessage(asked), AIMessage(answered)]
     messages.append(HumanMessage(question))
     limit = max(64, len(question) * 2)
     text, usage = chat.invoke(messages, params={"temperature": 0.0, "max_tokens": limit}, on_retry=on_retry)
@@ -67,7 +67,7 @@ def search(retriever: Retriever, chat: Callable[[], ChatModel], question: str, *
         return Found(hits)
     asked = language(question)
     shown = hits[: retriever.settings.k]  # the passages an answer is given, also when more are asked for (eval)
-    other = next((language(h.text) for h in shown if language(h.text) != asked
+    other = next((lang for h in shown if (lang := language(h.text)) != asked
                   and retriever.relevance(question, [h]) >= retriever.settings.min_score), None)
     if other is None:
         return Found(hits)
